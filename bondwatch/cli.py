@@ -1,0 +1,194 @@
+"""The `bondwatch` command: one entry point for every service and tool of the platform."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from bondwatch.errors import BondWatchError
+from bondwatch.settings import CommonSettings, load_settings
+
+app = typer.Typer(help="BondWatch: bonded-zone IoT and logistics platform.", no_args_is_help=True)
+services_app = typer.Typer(help="Local MQTT broker and TimescaleDB on loopback.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(services_app, name="services")
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+
+console = Console(stderr=True)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(name)s: %(message)s", datefmt="[%X]",
+                        handlers=[RichHandler(console=console, show_path=False)])
+
+
+@app.callback()
+def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    _setup_logging("DEBUG" if verbose else load_settings(CommonSettings).log_level)
+
+
+@services_app.command("up")
+def services_up() -> None:
+    """Start Mosquitto and PostgreSQL+TimescaleDB (builds the Debian 13 root on first use)."""
+    from bondwatch.services.manager import LocalServices
+    from bondwatch.services.settings import ServicesSettings
+
+    services = LocalServices(load_settings(ServicesSettings))
+    services.up()
+    _print_status(services)
+
+
+@services_app.command("down")
+def services_down() -> None:
+    """Stop both services; data stays in the state folder."""
+    from bondwatch.services.manager import LocalServices
+    from bondwatch.services.settings import ServicesSettings
+
+    services = LocalServices(load_settings(ServicesSettings))
+    services.down()
+    _print_status(services)
+
+
+@services_app.command("status")
+def services_status(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Whether each service runs, where it listens, where it logs. Exit 1 if one is down."""
+    from bondwatch.services.manager import LocalServices
+    from bondwatch.services.settings import ServicesSettings
+
+    services = LocalServices(load_settings(ServicesSettings))
+    states = services.status()
+    if json_out:
+        typer.echo(json.dumps([s.__dict__ for s in states]))
+    else:
+        _print_status(services)
+    if not all(s.running for s in states):
+        raise typer.Exit(1)
+
+
+def _print_status(services: object) -> None:
+    from bondwatch.services.manager import LocalServices
+
+    assert isinstance(services, LocalServices)
+    table = Table("service", "state", "pid", "address", "log")
+    for s in services.status():
+        table.add_row(s.name, "[green]running[/]" if s.running else "[red]stopped[/]", str(s.pid or "-"),
+                      s.address, s.log)
+    Console().print(table)
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Bring the schema to the current version (idempotent)."""
+    from bondwatch.db.migrate import migrate
+    from bondwatch.db.settings import DbSettings
+
+    applied = migrate(load_settings(DbSettings))
+    typer.echo(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+
+
+@app.command("config")
+def config(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Print the effective settings (passwords masked)."""
+    from api.settings import ApiSettings
+    from ingest.settings import IngestSettings
+
+    view: dict[str, object] = {}
+    for cls in (ApiSettings, IngestSettings):
+        view.update(load_settings(cls).public_view())
+    if json_out:
+        typer.echo(json.dumps(view, indent=2, sort_keys=True))
+    else:
+        for key in sorted(view):
+            typer.echo(f"{key} = {view[key]}")
+
+
+@app.command("stats")
+def stats(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Reading and dead-letter counts, counted from the database."""
+    from bondwatch.db.settings import DbSettings
+    from bondwatch.db.stats import reading_stats
+
+    counts = reading_stats(load_settings(DbSettings))
+    if json_out:
+        typer.echo(json.dumps(counts))
+    else:
+        for kind, n in counts["readings"].items():
+            typer.echo(f"{kind:>6}: {n}")
+        typer.echo(f"dead letters: {counts['dead_letters']}")
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="viewer, dispatcher or admin")],
+    name: Annotated[str, typer.Option(help="Who or what the token is for.")] = "",
+) -> None:
+    """Print a new API token; only its hash is stored."""
+    from api.auth import Role, create_token
+    from bondwatch.db.settings import DbSettings
+
+    try:
+        parsed = Role(role)
+    except ValueError:
+        raise typer.BadParameter("role must be viewer, dispatcher or admin", param_hint="--role") from None
+    typer.echo(create_token(load_settings(DbSettings), parsed, name or f"{role} token"))
+
+
+@app.command("ingest")
+def ingest() -> None:
+    """Run ingest workers: MQTT telemetry into TimescaleDB, with metrics on /metrics."""
+    from ingest.service import run_standalone
+    from ingest.settings import IngestSettings
+
+    run_standalone(load_settings(IngestSettings))
+
+
+@app.command("api")
+def api() -> None:
+    """Run the REST API."""
+    from api.server import run_api
+    from api.settings import ApiSettings
+
+    run_api(load_settings(ApiSettings), with_ingest=False)
+
+
+@app.command("serve")
+def serve() -> None:
+    """The whole platform in one process: ingest, API and /metrics."""
+    from api.server import run_api
+    from api.settings import ApiSettings
+
+    run_api(load_settings(ApiSettings), with_ingest=True)
+
+
+@app.command("edge")
+def edge(config: Annotated[Path, typer.Option("--config", help="Edge agent config file.")]) -> None:
+    """Run an edge agent (not yet available)."""
+    _not_yet("edge agents")
+
+
+@app.command("simulate", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def simulate() -> None:
+    """Device simulators and scenarios (not yet available)."""
+    _not_yet("simulators")
+
+
+def _not_yet(what: str) -> None:
+    console.print(f"[yellow]{what}: not yet available in this version[/]")
+    raise typer.Exit(2)
+
+
+def main() -> None:
+    try:
+        app()
+    except BondWatchError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise SystemExit(1) from exc
