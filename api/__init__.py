@@ -1,0 +1,1 @@
+"""REST API (FastAPI) for integrators, dispatchers and customs: registry, readings, alerts."""

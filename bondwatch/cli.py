@@ -143,12 +143,14 @@ def token_create(
 
 
 @app.command("ingest")
-def ingest() -> None:
+def ingest(
+    workers: Annotated[int, typer.Option(min=1, max=32, help="Worker processes sharing the subscription.")] = 1,
+) -> None:
     """Run ingest workers: MQTT telemetry into TimescaleDB, with metrics on /metrics."""
     from ingest.service import run_standalone
     from ingest.settings import IngestSettings
 
-    run_standalone(load_settings(IngestSettings))
+    run_standalone(load_settings(IngestSettings), workers)
 
 
 @app.command("api")

@@ -1,0 +1,1 @@
+"""The external contract (topics, payloads, limits) as code, shared by ingest, edge and simulators."""

@@ -1,0 +1,81 @@
+"""Bearer tokens and roles: viewer < dispatcher < admin.
+
+A token is shown once, when created; the database keeps only its SHA-256. Tokens are 256 random
+bits, so a plain hash is enough: there is nothing to brute-force that a salt would slow down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated
+
+import psycopg
+from fastapi import Depends, Request
+
+from api.db import Conn
+from api.errors import Forbidden, Unauthorized
+from bondwatch.db.settings import DbSettings
+
+TOKEN_PREFIX = "bw_"
+
+
+class Role(StrEnum):
+    viewer = "viewer"
+    dispatcher = "dispatcher"
+    admin = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+
+@dataclass(frozen=True)
+class Principal:
+    token_id: int
+    name: str
+    role: Role
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def create_token(settings: DbSettings, role: Role, name: str) -> str:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with psycopg.connect(settings.db_url) as conn:
+        conn.execute("INSERT INTO api_tokens (name, role, token_hash) VALUES (%s, %s, %s)",
+                     (name, role.value, hash_token(token)))
+    return token
+
+
+async def principal(request: Request, conn: Conn) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
+    cur = await conn.execute(
+        "UPDATE api_tokens SET last_used_at = now() WHERE token_hash = %s AND revoked_at IS NULL "
+        "RETURNING id, name, role",
+        (hash_token(token.strip()),),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise Unauthorized("unknown or revoked token")
+    return Principal(int(row[0]), str(row[1]), Role(row[2]))
+
+
+def require(role: Role):  # type: ignore[no-untyped-def]
+    async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        if who.role.rank < role.rank:
+            raise Forbidden(f"this needs the {role.value} role; the token has {who.role.value}")
+        return who
+
+    return check
+
+
+Viewer = Annotated[Principal, Depends(require(Role.viewer))]
+Dispatcher = Annotated[Principal, Depends(require(Role.dispatcher))]
+Admin = Annotated[Principal, Depends(require(Role.admin))]

@@ -1,0 +1,35 @@
+"""RFID tags: vehicle tags and cargo tags, with the goods' customs status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import Admin, Viewer
+from api.db import Conn
+from api.registry import RegistryTable
+
+router = APIRouter(prefix="/tags", tags=["tags"])
+# Same form as an RFID reading's epc: hex, 96..496 bits in whole 16-bit words.
+Epc = Annotated[str, Path(pattern=r"^(?:[0-9A-Fa-f]{4}){6,31}$")]
+TABLE = RegistryTable("tags", "epc", ("kind", "customs_status", "vehicle_id", "description"), "tag")
+
+
+class TagIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["vehicle", "cargo"]
+    customs_status: Literal["bonded", "non_bonded"]
+    vehicle_id: str | None = None
+    description: Annotated[str, Field(max_length=500)] | None = None
+
+
+@router.get("/{epc}")
+async def get_tag(epc: Epc, who: Viewer, conn: Conn) -> dict[str, Any]:
+    return await TABLE.get(conn, epc.upper())
+
+
+@router.put("/{epc}")
+async def put_tag(epc: Epc, body: TagIn, who: Admin, conn: Conn) -> dict[str, Any]:
+    return await TABLE.upsert(conn, epc.upper(), body.model_dump())

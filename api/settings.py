@@ -1,0 +1,17 @@
+"""Settings of the API service."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from bondwatch.db.settings import DbSettings
+from bondwatch.settings import DEFAULT_API_PORT
+
+
+class ApiSettings(DbSettings):
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=DEFAULT_API_PORT, ge=1, le=65535)
+    api_db_pool_max: int = Field(default=10, ge=1, le=100)
+    # Time zone of the zone: timestamps in responses carry this offset; days and months are cut in it.
+    api_timezone: str = "Asia/Shanghai"
+    api_track_max_points: int = Field(default=50_000, ge=100)

@@ -1,0 +1,72 @@
+"""Running ingest: in its own process (`bondwatch ingest`) or inside `bondwatch serve`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+from prometheus_client import start_http_server
+
+from ingest.mqtt import Subscriber
+from ingest.settings import IngestSettings
+from ingest.worker import IngestWorker
+
+log = logging.getLogger(__name__)
+
+
+class IngestService:
+    """One worker: a subscriber plus its writer loop on a thread."""
+
+    def __init__(self, settings: IngestSettings) -> None:
+        self.settings = settings
+        self.subscriber = Subscriber(settings)
+        self.worker = IngestWorker(settings, self.subscriber)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self.worker.run, args=(self._stop,), name="ingest", daemon=True)
+
+    def start(self) -> None:
+        self.subscriber.start()
+        self._thread.start()
+        log.info("ingest worker %s running for site %s", self.settings.client_id(), self.settings.site)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.subscriber.stop()
+
+    def wait(self) -> None:
+        while self._thread.is_alive():
+            self._thread.join(timeout=1)
+
+
+def run_standalone(settings: IngestSettings, workers: int = 1) -> None:
+    """Run ``workers`` worker processes sharing the subscription; this process is worker 1."""
+    children = [
+        subprocess.Popen([sys.argv[0], "ingest", "--workers", "1"],
+                         env={**os.environ, "BONDWATCH_INGEST_WORKER_INDEX": str(settings.ingest_worker_index + i),
+                              "BONDWATCH_INGEST_METRICS_PORT": str(settings.ingest_metrics_port + i)
+                              if settings.ingest_metrics_port else "0"})
+        for i in range(1, workers)
+    ]
+    if settings.ingest_metrics_port:
+        start_http_server(settings.ingest_metrics_port, addr="127.0.0.1")
+        log.info("metrics on http://127.0.0.1:%d/metrics", settings.ingest_metrics_port)
+    service = IngestService(settings)
+    done = threading.Event()
+
+    def _terminate(signum: int, frame: object) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+    service.start()
+    done.wait()
+    service.stop()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.wait(timeout=15)

@@ -1,0 +1,26 @@
+"""Settings of the ingest service."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from bondwatch.settings import CommonSettings
+
+
+class IngestSettings(CommonSettings):
+    # Workers of one site share the load through this shared-subscription group.
+    ingest_share_group: str = "bondwatch-ingest"
+    # Stable per worker: the broker keeps the session (and queues messages) under this id while the
+    # worker is down. Empty means bondwatch-ingest-{site}-{worker_index}.
+    ingest_client_id: str = ""
+    ingest_worker_index: int = Field(default=1, ge=1)
+    ingest_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    # A batch closes at this many messages (also the broker's in-flight window) or this many ms
+    # after its first message, whichever comes first.
+    ingest_batch_messages: int = Field(default=1000, ge=1, le=65535)
+    ingest_batch_wait_ms: int = Field(default=50, ge=1, le=10_000)
+    ingest_metrics_port: int = Field(default=9717, ge=0, le=65535)
+    ingest_log_every_s: float = Field(default=30.0, gt=0)
+
+    def client_id(self) -> str:
+        return self.ingest_client_id or f"bondwatch-ingest-{self.site}-{self.ingest_worker_index}"
