@@ -29,6 +29,7 @@ class IngestService:
         self._thread = threading.Thread(target=self.worker.run, args=(self._stop,), name="ingest", daemon=True)
 
     def start(self) -> None:
+        self.worker.connect()
         self.subscriber.start()
         self._thread.start()
         log.info("ingest worker %s running for site %s", self.settings.client_id(), self.settings.site)

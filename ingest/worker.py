@@ -64,6 +64,10 @@ class IngestWorker:
         metrics.PENDING.set(inbox.qsize() + len(batch))
         return batch
 
+    def connect(self) -> None:
+        """Open the database connection now, so a wrong URL or password fails at start-up."""
+        self._connection()
+
     def _connection(self) -> BatchWriter:
         if self._writer is None:
             self._conn = psycopg.connect(self.settings.db_url, application_name=self.settings.client_id())

@@ -1,0 +1,1 @@
+"""Simulators: contract traffic, virtual devices and scenarios, without hardware."""

@@ -1,0 +1,133 @@
+"""Fixtures: the real local broker and TimescaleDB, a fresh test database, MQTT helpers.
+
+The services are the ones `bondwatch services up` runs; the tests use their own database
+(``bondwatch_test``, recreated per session) and a site name of their own per test, so a developer's
+demo data and topics are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+
+from bondwatch.db.migrate import migrate
+from bondwatch.db.settings import DbSettings
+from bondwatch.mqtt import make_client
+from bondwatch.services.manager import LocalServices
+from bondwatch.services.settings import ServicesSettings
+from bondwatch.settings import MqttTarget, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DB = "bondwatch_test"
+SHARED_TESTDATA = ROOT.parent / "shared" / "testdata"
+
+
+def _with_db(url: str, dbname: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{dbname}"))
+
+
+@pytest.fixture(scope="session")
+def services() -> LocalServices:
+    local = LocalServices(load_settings(ServicesSettings))
+    local.up()
+    return local
+
+
+@pytest.fixture(scope="session")
+def test_env(services: LocalServices) -> Iterator[dict[str, str]]:
+    """BONDWATCH_* variables that point every component at the test database; set for the session."""
+    base = load_settings(DbSettings)
+    assert base.db_admin_url, "services.env has no admin URL"
+    with psycopg.connect(_with_db(base.db_admin_url, "postgres"), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {TEST_DB}")
+    env = {
+        "BONDWATCH_DB_URL": _with_db(base.db_url, TEST_DB),
+        "BONDWATCH_DB_ADMIN_URL": _with_db(base.db_admin_url, TEST_DB),
+        "BONDWATCH_DB_READONLY_URL": _with_db(base.db_readonly_url or "", TEST_DB),
+        "BONDWATCH_MQTT_URL": base.mqtt_url,
+        "BONDWATCH_INGEST_SESSION_EXPIRY_S": "600",
+        "BONDWATCH_INGEST_METRICS_PORT": "0",
+        "BONDWATCH_LOG_LEVEL": "WARNING",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    migrate(load_settings(DbSettings))
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def db(test_env: dict[str, str]) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+    with psycopg.connect(test_env["BONDWATCH_DB_ADMIN_URL"], autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def site() -> str:
+    """A site of the test's own, so topics and broker sessions never mix between tests."""
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+class Publisher:
+    """A paho client that publishes at QoS 1 and waits until the broker has acknowledged everything."""
+
+    def __init__(self, url: str, client_id: str) -> None:
+        self.client = make_client(MqttTarget.parse(url), client_id)
+        self.client.max_queued_messages_set(0)
+        self.client.max_inflight_messages_set(1000)
+        target = MqttTarget.parse(url)
+        self._acked = 0
+        self._sent = 0
+        self._cond = threading.Condition()
+        self.client.on_publish = self._on_publish
+        self.client.connect(target.host, target.port)
+        self.client.loop_start()
+
+    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, rc: object, props: object) -> None:
+        with self._cond:
+            self._acked += 1
+            self._cond.notify_all()
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise RuntimeError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+        self._sent += 1
+
+    def wait_acked(self, timeout: float = 60) -> None:
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._acked >= self._sent, timeout):
+                raise TimeoutError(f"broker acknowledged {self._acked} of {self._sent} messages")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def publisher(test_env: dict[str, str]) -> Iterator[Publisher]:
+    pub = Publisher(test_env["BONDWATCH_MQTT_URL"], f"test-pub-{uuid.uuid4().hex[:8]}")
+    yield pub
+    pub.close()
+
+
+def shared_testdata(*parts: str) -> Path:
+    """A file of ../shared/testdata, or a clean skip where the folder is absent."""
+    path = SHARED_TESTDATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared test data not present: {path}")
+    return path
