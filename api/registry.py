@@ -10,7 +10,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from api.db import Conn
-from api.errors import Invalid, NotFound
+from api.errors import Conflict, Invalid, NotFound
 
 
 @dataclass(frozen=True)
@@ -43,19 +43,26 @@ class RegistryTable:
         """Insert or replace the row; a reference to something unknown is a 422 that names it."""
         cols = [self.key, *self.columns]
         query = sql.SQL(
-            "INSERT INTO {table} ({cols}) VALUES ({params}) ON CONFLICT ({key}) DO UPDATE SET {sets}, updated_at = now()"
+            "INSERT INTO {table} ({cols}) VALUES ({params}) "
+            "ON CONFLICT ({key}) DO UPDATE SET {sets}, updated_at = now()"
         ).format(
             table=sql.Identifier(self.table),
             cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
             params=sql.SQL(", ").join(sql.Placeholder() * len(cols)),
             key=sql.Identifier(self.key),
-            sets=sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in self.columns),
+            sets=sql.SQL(", ").join(
+                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in self.columns),
         )
         try:
             await conn.execute(query, (key, *(values[c] for c in self.columns)))
         except psycopg.errors.ForeignKeyViolation as exc:
             raise Invalid(f"{self.noun} {key!r} refers to something not registered: "
                           f"{exc.diag.message_detail or exc}") from None
+        except psycopg.errors.UniqueViolation as exc:
+            # The key cannot clash (ON CONFLICT); another unique column can, e.g. a vehicle's terminal.
+            raise Conflict(f"{self.noun} {key!r} takes what another {self.noun} has: "
+                           f"{exc.diag.message_detail or exc}") from None
         except psycopg.errors.CheckViolation as exc:
-            raise Invalid(f"{self.noun} {key!r} breaks a rule of the registry: {exc.diag.constraint_name}") from None
+            raise Invalid(f"{self.noun} {key!r} breaks a rule of the registry: "
+                          f"{exc.diag.constraint_name}") from None
         return await self.get(conn, key)

@@ -30,14 +30,13 @@ class IngestService:
 
     def start(self) -> None:
         self.worker.connect()
-        self.subscriber.start()
+        self.subscriber.connect()
         self._thread.start()
         log.info("ingest worker %s running for site %s", self.settings.client_id(), self.settings.site)
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
-        self.subscriber.stop()
 
     def wait(self) -> None:
         while self._thread.is_alive():

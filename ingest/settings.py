@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from bondwatch.settings import CommonSettings
@@ -14,10 +16,13 @@ class IngestSettings(CommonSettings):
     # worker is down. Empty means bondwatch-ingest-{site}-{worker_index}.
     ingest_client_id: str = ""
     ingest_worker_index: int = Field(default=1, ge=1)
+    ingest_mqtt_protocol: Literal["3.1.1", "5"] = "3.1.1"
     ingest_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
-    # A batch closes at this many messages (also the broker's in-flight window) or this many ms
-    # after its first message, whichever comes first.
-    ingest_batch_messages: int = Field(default=1000, ge=1, le=65535)
+    # Unacknowledged messages the broker may send before it waits for PUBACKs (MQTT 5 Receive
+    # Maximum). Several batches' worth, so the next batch arrives while one is being committed.
+    ingest_inflight: int = Field(default=10_000, ge=1, le=65535)
+    # A batch closes at this many messages or this many ms after its first message.
+    ingest_batch_messages: int = Field(default=2000, ge=1, le=65535)
     ingest_batch_wait_ms: int = Field(default=50, ge=1, le=10_000)
     ingest_metrics_port: int = Field(default=9717, ge=0, le=65535)
     ingest_log_every_s: float = Field(default=30.0, gt=0)

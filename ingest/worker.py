@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections import Counter
@@ -11,6 +10,7 @@ from collections import Counter
 import psycopg
 
 from ingest import metrics
+from ingest.errors import BrokerUnavailable
 from ingest.mqtt import InboundMessage, Subscriber
 from ingest.settings import IngestSettings
 from ingest.triage import Accepted, Rejected, triage
@@ -31,38 +31,31 @@ class IngestWorker:
     def run(self, stop: threading.Event) -> None:
         try:
             while not stop.is_set():
-                batch = self._collect(stop)
+                try:
+                    batch = self.subscriber.poll(self.settings.ingest_batch_messages,
+                                                 self.settings.ingest_batch_wait_ms / 1000)
+                except BrokerUnavailable as exc:
+                    log.error("%s; reconnecting", exc)
+                    self._reconnect(stop)
+                    continue
+                metrics.PENDING.set(len(batch))
                 if batch:
                     self._process(batch, stop)
                 self._maybe_log()
         finally:
+            self.subscriber.close()
             if self._conn is not None:
                 self._conn.close()
 
-    def _collect(self, stop: threading.Event) -> list[InboundMessage]:
-        inbox = self.subscriber.inbox
-        try:
-            first = inbox.get(timeout=0.2)
-        except queue.Empty:
-            return []
-        batch = [first]
-        limit = self.settings.ingest_batch_messages
-        deadline = time.monotonic() + self.settings.ingest_batch_wait_ms / 1000
-        while len(batch) < limit and not stop.is_set():
+    def _reconnect(self, stop: threading.Event) -> None:
+        delay = 0.5
+        while not stop.wait(delay):
             try:
-                batch.append(inbox.get_nowait())
-                continue
-            except queue.Empty:
-                pass
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                batch.append(inbox.get(timeout=left))
-            except queue.Empty:
-                break
-        metrics.PENDING.set(inbox.qsize() + len(batch))
-        return batch
+                self.subscriber.connect()
+                return
+            except BrokerUnavailable as exc:
+                log.error("%s; retrying in %.0f s", exc, delay)
+                delay = min(delay * 2, 30)
 
     def connect(self) -> None:
         """Open the database connection now, so a wrong URL or password fails at start-up."""
@@ -106,10 +99,11 @@ class IngestWorker:
 
     def _count(self, batch: list[InboundMessage], accepted: list[Accepted], rejected: list[Rejected],
                result: WriteResult, seconds: float) -> None:
-        for acc in accepted:
-            metrics.RECEIVED.labels(acc.kind).inc()
+        received = Counter(acc.kind for acc in accepted)
+        received.update(rej.kind or "unknown" for rej in rejected)
+        for kind, n in received.items():
+            metrics.RECEIVED.labels(kind).inc(n)
         for rej in rejected:
-            metrics.RECEIVED.labels(rej.kind or "unknown").inc()
             log.warning("dead letter on %s: %s", rej.message.topic, rej.reason)
         for kind, n in result.stored.items():
             metrics.STORED.labels(kind).inc(n)
@@ -128,7 +122,6 @@ class IngestWorker:
         now = time.monotonic()
         if now - self._last_log >= self.settings.ingest_log_every_s and self.totals:
             t = self.totals
-            log.info("ingest totals: received %d, stored %d, duplicates %d, dead letters %d, batches %d, "
-                     "pending %d", t["received"], t["stored"], t["duplicates"], t["dead"], t["batches"],
-                     self.subscriber.inbox.qsize())
+            log.info("ingest totals: received %d, stored %d, duplicates %d, dead letters %d, batches %d",
+                     t["received"], t["stored"], t["duplicates"], t["dead"], t["batches"])
             self._last_log = now

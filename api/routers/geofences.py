@@ -45,7 +45,8 @@ async def _upsert(conn: Conn, fence: Geofence, create_only: bool) -> dict[str, A
 @router.get("")
 async def list_geofences(who: Viewer, conn: Conn, kind: str | None = None) -> dict[str, Any]:
     cur = await conn.execute(
-        "SELECT feature FROM geofences WHERE %(kind)s::text IS NULL OR kind = %(kind)s ORDER BY id", {"kind": kind})
+        "SELECT feature FROM geofences WHERE %(kind)s::text IS NULL OR kind = %(kind)s ORDER BY id",
+        {"kind": kind})
     return {"type": "FeatureCollection", "features": [row[0] for row in await cur.fetchall()]}
 
 
@@ -67,7 +68,8 @@ async def create_geofence(who: Admin, conn: Conn, feature: dict[str, Any] = Body
 
 
 @router.put("/{fence_id}")
-async def put_geofence(fence_id: str, who: Admin, conn: Conn, feature: dict[str, Any] = Body(...)) -> dict[str, Any]:
+async def put_geofence(fence_id: str, who: Admin, conn: Conn,
+                       feature: dict[str, Any] = Body(...)) -> dict[str, Any]:
     return await _upsert(conn, _parse(feature, fence_id), create_only=False)
 
 

@@ -15,7 +15,7 @@ from api.timewindow import From, To, window
 
 router = APIRouter(prefix="/sensors", tags=["sensors"])
 DeviceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
-BUCKET_RE = re.compile(r"^(\d{1,4})(s|m|h|d)$")
+BUCKET_RE = re.compile(r"^([1-9]\d{0,3})(s|m|h|d)$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 STATE = """
@@ -41,7 +41,8 @@ async def sensor_states(who: Viewer, conn: Conn) -> list[dict[str, Any]]:
 @router.get("/{device_id}/readings")
 async def readings(
     device_id: DeviceId, who: Viewer, conn: Conn, request: Request, start: From = None, end: To = None,
-    bucket: Annotated[str | None, Query(description="e.g. 30s, 5m, 1h, 1d; days cut at local midnight")] = None,
+    bucket: Annotated[str | None,
+                      Query(description="e.g. 30s, 5m, 1h, 1d; days cut at local midnight")] = None,
 ) -> dict[str, Any]:
     lo, hi = window(start, end)
     settings = request.app.state.settings
@@ -53,7 +54,7 @@ async def readings(
     else:
         match = BUCKET_RE.match(bucket)
         if not match:
-            raise Invalid(f"bucket {bucket!r} must be a number and s, m, h or d, e.g. 5m")
+            raise Invalid(f"bucket {bucket!r} must be a positive number and s, m, h or d, e.g. 5m")
         interval = f"{match[1]} {UNITS[match[2]]}"
         cur = await conn.cursor(row_factory=dict_row).execute(
             "SELECT time_bucket(%s::interval, ts, %s) AS bucket, avg(temp_c)::real AS avg_c, "
@@ -63,7 +64,8 @@ async def readings(
     rows = await cur.fetchall()
     if not rows:
         known = await conn.execute(
-            "SELECT 1 FROM devices WHERE device_id = %s UNION ALL SELECT 1 FROM device_latest WHERE device_id = %s",
+            "SELECT 1 FROM devices WHERE device_id = %s "
+            "UNION ALL SELECT 1 FROM device_latest WHERE device_id = %s",
             (device_id, device_id))
         if await known.fetchone() is None:
             raise NotFound(f"no sensor {device_id!r}")

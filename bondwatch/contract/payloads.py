@@ -142,6 +142,13 @@ def _describe(exc: ValidationError) -> str:
 def validate_payload(kind: str, payload: bytes) -> Sequence[_Payload]:
     """All items of one message, validated, or ContractViolation for the whole message."""
     model = MODELS[kind]
+    if payload[:1] == b"{" and len(payload) <= MAX_PAYLOAD_BYTES:
+        # The common case, one object, parsed and validated in one pass by pydantic-core. Anything
+        # it refuses goes the long way below, which names the defect precisely.
+        try:
+            return [model.model_validate_json(payload)]
+        except ValidationError:
+            pass
     data = decode_json(payload)
     if isinstance(data, dict):
         items: list[Any] = [data]
