@@ -28,8 +28,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
         finally:
             await pool.close()
 
-    app = FastAPI(title="BondWatch API", version=__version__, lifespan=lifespan,
-                  description="Bonded-zone supervision: registry, readings, alerts, traceability, reports.")
+    app = FastAPI(
+        title="BondWatch API",
+        version=__version__,
+        lifespan=lifespan,
+        description="Bonded-zone supervision: registry, readings, alerts, traceability, reports.",
+    )
     app.state.settings = settings
     app.state.pool = pool
     install_handlers(app)

@@ -46,8 +46,9 @@ def hash_token(token: str) -> bytes:
 def create_token(settings: DbSettings, role: Role, name: str) -> str:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with psycopg.connect(settings.db_url) as conn:
-        conn.execute("INSERT INTO api_tokens (name, role, token_hash) VALUES (%s, %s, %s)",
-                     (name, role.value, hash_token(token)))
+        conn.execute(
+            "INSERT INTO api_tokens (name, role, token_hash) VALUES (%s, %s, %s)", (name, role.value, hash_token(token))
+        )
     return token
 
 

@@ -19,8 +19,14 @@ def make_pool(settings: ApiSettings) -> AsyncConnectionPool[AsyncConnection[Tupl
         await conn.execute("SELECT set_config('TimeZone', %s, false)", (settings.api_timezone,))
         await conn.commit()
 
-    return AsyncConnectionPool(settings.db_url, min_size=1, max_size=settings.api_db_pool_max,
-                               configure=configure, open=False, kwargs={"application_name": "bondwatch-api"})
+    return AsyncConnectionPool(
+        settings.db_url,
+        min_size=1,
+        max_size=settings.api_db_pool_max,
+        configure=configure,
+        open=False,
+        kwargs={"application_name": "bondwatch-api"},
+    )
 
 
 async def get_conn(request: Request) -> AsyncIterator[AsyncConnection[TupleRow]]:

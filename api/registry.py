@@ -23,8 +23,9 @@ class RegistryTable:
     @property
     def _select(self) -> sql.Composed:
         cols = [self.key, *self.columns, "updated_at"]
-        return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(map(sql.Identifier, cols)),
-                                                    sql.Identifier(self.table))
+        return sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, cols)), sql.Identifier(self.table)
+        )
 
     async def list(self, conn: Conn) -> list[dict[str, Any]]:
         query = sql.SQL("{} ORDER BY {}").format(self._select, sql.Identifier(self.key))
@@ -50,19 +51,19 @@ class RegistryTable:
             cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
             params=sql.SQL(", ").join(sql.Placeholder() * len(cols)),
             key=sql.Identifier(self.key),
-            sets=sql.SQL(", ").join(
-                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in self.columns),
+            sets=sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in self.columns),
         )
         try:
             await conn.execute(query, (key, *(values[c] for c in self.columns)))
         except psycopg.errors.ForeignKeyViolation as exc:
-            raise Invalid(f"{self.noun} {key!r} refers to something not registered: "
-                          f"{exc.diag.message_detail or exc}") from None
+            raise Invalid(
+                f"{self.noun} {key!r} refers to something not registered: {exc.diag.message_detail or exc}"
+            ) from None
         except psycopg.errors.UniqueViolation as exc:
             # The key cannot clash (ON CONFLICT); another unique column can, e.g. a vehicle's terminal.
-            raise Conflict(f"{self.noun} {key!r} takes what another {self.noun} has: "
-                           f"{exc.diag.message_detail or exc}") from None
+            raise Conflict(
+                f"{self.noun} {key!r} takes what another {self.noun} has: {exc.diag.message_detail or exc}"
+            ) from None
         except psycopg.errors.CheckViolation as exc:
-            raise Invalid(f"{self.noun} {key!r} breaks a rule of the registry: "
-                          f"{exc.diag.constraint_name}") from None
+            raise Invalid(f"{self.noun} {key!r} breaks a rule of the registry: {exc.diag.constraint_name}") from None
         return await self.get(conn, key)

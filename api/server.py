@@ -22,8 +22,13 @@ def run_api(settings: ApiSettings, with_ingest: bool) -> None:
         ingest.start()
     try:
         log.info("API on http://%s:%d/api/v1 (metrics on /metrics)", settings.api_host, settings.api_port)
-        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
-                    log_level=settings.log_level.lower(), access_log=False)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+        )
     finally:
         if ingest is not None:
             ingest.stop()

@@ -57,8 +57,19 @@ class Result:
 
 
 def payload_lines(device: int, count: int, start_ms: int) -> bytes:
-    lines = [orjson.dumps({"ts": start_ms + i * 1000, "seq": i, "temp_c": round(2.0 + (i % 40) / 10, 1),
-                           "rh_pct": 85.0, "door_open": False, "battery_v": 3.61}) for i in range(count)]
+    lines = [
+        orjson.dumps(
+            {
+                "ts": start_ms + i * 1000,
+                "seq": i,
+                "temp_c": round(2.0 + (i % 40) / 10, 1),
+                "rh_pct": 85.0,
+                "door_open": False,
+                "battery_v": 3.61,
+            }
+        )
+        for i in range(count)
+    ]
     return b"\n".join(lines) + b"\n"
 
 
@@ -69,15 +80,35 @@ class Publishers:
         self.settings = load_settings(ServicesSettings)
         self.target = load_settings(DbSettings).mqtt
         self.tool = services.mosquitto.client_tool("mosquitto_pub")
-        self.jobs = [(f"bw/v1/{site}/temp/bench-{d:03d}", payload_lines(d, per_device, 1_764_000_000_000))
-                     for d in range(devices)]
+        self.jobs = [
+            (f"bw/v1/{site}/temp/bench-{d:03d}", payload_lines(d, per_device, 1_764_000_000_000))
+            for d in range(devices)
+        ]
         self.qos = qos
 
     def run(self) -> None:
         procs = []
         for topic, data in self.jobs:
-            argv = [*self.tool, "-h", "127.0.0.1", "-p", str(self.target.port), "-u", self.target.username or "",
-                    "-P", self.target.password or "", "-V", "mqttv5", "-q", str(self.qos), "-M", "1000", "-t", topic, "-l"]
+            argv = [
+                *self.tool,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.target.port),
+                "-u",
+                self.target.username or "",
+                "-P",
+                self.target.password or "",
+                "-V",
+                "mqttv5",
+                "-q",
+                str(self.qos),
+                "-M",
+                "1000",
+                "-t",
+                topic,
+                "-l",
+            ]
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
             procs.append((proc, data))
         feeders = [threading.Thread(target=self._feed, args=(p, d)) for p, d in procs]
@@ -101,10 +132,30 @@ def ceiling(services: LocalServices, devices: int, per_device: int) -> Result:
     total = devices * per_device
     target = load_settings(DbSettings).mqtt
     sub = subprocess.Popen(
-        [*services.mosquitto.client_tool("mosquitto_sub"), "-h", "127.0.0.1", "-p", str(target.port),
-         "-u", target.username or "", "-P", target.password or "", "-V", "mqttv5", "-q", "0",
-         "-t", f"bw/v1/{site}/temp/+", "-C", str(total), "-W", "120"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        [
+            *services.mosquitto.client_tool("mosquitto_sub"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(target.port),
+            "-u",
+            target.username or "",
+            "-P",
+            target.password or "",
+            "-V",
+            "mqttv5",
+            "-q",
+            "0",
+            "-t",
+            f"bw/v1/{site}/temp/+",
+            "-C",
+            str(total),
+            "-W",
+            "120",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(0.5)
     counted = [0]
 
@@ -127,8 +178,7 @@ def wait_rows(db_url: str, site: str, total: int, stall_s: float = 15.0) -> tupl
     rows, last_change = -1, time.perf_counter()
     with psycopg.connect(db_url, autocommit=True) as conn:
         while True:
-            n = conn.execute("SELECT count(*) FROM temperatures WHERE device_id LIKE 'bench-%'"
-                             ).fetchone()[0]  # type: ignore[index]
+            n = conn.execute("SELECT count(*) FROM temperatures WHERE device_id LIKE 'bench-%'").fetchone()[0]  # type: ignore[index]
             now = time.perf_counter()
             if n != rows:
                 rows, last_change = n, now
@@ -147,10 +197,16 @@ def bondwatch(services: LocalServices, devices: int, per_device: int, workers: i
     site = f"bench-{uuid.uuid4().hex[:6]}"
     total = devices * per_device
     reset_bench_rows(db_url)
-    env = {**os.environ, "BONDWATCH_SITE": site, "BONDWATCH_INGEST_SESSION_EXPIRY_S": "60",
-           "BONDWATCH_INGEST_METRICS_PORT": "0", "BONDWATCH_LOG_LEVEL": "WARNING"}
-    ingest = subprocess.Popen([str(Path(sys.executable).with_name("bondwatch")), "ingest", "--workers", str(workers)],
-                              env=env)
+    env = {
+        **os.environ,
+        "BONDWATCH_SITE": site,
+        "BONDWATCH_INGEST_SESSION_EXPIRY_S": "60",
+        "BONDWATCH_INGEST_METRICS_PORT": "0",
+        "BONDWATCH_LOG_LEVEL": "WARNING",
+    }
+    ingest = subprocess.Popen(
+        [str(Path(sys.executable).with_name("bondwatch")), "ingest", "--workers", str(workers)], env=env
+    )
     try:
         time.sleep(3.0)  # workers connected and subscribed
         start = time.perf_counter()
@@ -171,10 +227,19 @@ def naive(services: LocalServices, devices: int, per_device: int, db_url: str) -
 
     def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         data: dict[str, Any] = json.loads(msg.payload)
-        conn.execute("INSERT INTO temperatures (ts, device_id, seq, temp_c, rh_pct, door_open, battery_v) "
-                     "VALUES (to_timestamp(%s / 1000.0), %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                     (data["ts"], msg.topic.rsplit("/", 1)[1], data["seq"], data["temp_c"], data["rh_pct"],
-                      data["door_open"], data["battery_v"]))
+        conn.execute(
+            "INSERT INTO temperatures (ts, device_id, seq, temp_c, rh_pct, door_open, battery_v) "
+            "VALUES (to_timestamp(%s / 1000.0), %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (
+                data["ts"],
+                msg.topic.rsplit("/", 1)[1],
+                data["seq"],
+                data["temp_c"],
+                data["rh_pct"],
+                data["door_open"],
+                data["battery_v"],
+            ),
+        )
 
     client = make_client(target, f"bench-naive-{site}")
     client.on_message = on_message
@@ -205,8 +270,10 @@ def main() -> None:
     services.up()
     db_url = load_settings(DbSettings).db_url
     per = args.messages // args.devices
-    console.print(f"[bold]ingest benchmark[/]: {args.devices * per} messages from {args.devices} devices, "
-                  f"{os.cpu_count()} cores, broker and database on this machine")
+    console.print(
+        f"[bold]ingest benchmark[/]: {args.devices * per} messages from {args.devices} devices, "
+        f"{os.cpu_count()} cores, broker and database on this machine"
+    )
     results = [ceiling(services, args.devices, per)]
     console.print(f"  measured: {results[-1].name}")
     results.append(bondwatch(services, args.devices, per, args.workers, db_url))

@@ -27,8 +27,12 @@ console = Console(stderr=True)
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(name)s: %(message)s", datefmt="[%X]",
-                        handlers=[RichHandler(console=console, show_path=False)])
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(name)s: %(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
 
 
 @app.callback()
@@ -80,8 +84,9 @@ def _print_status(services: object) -> None:
     assert isinstance(services, LocalServices)
     table = Table("service", "state", "pid", "address", "log")
     for s in services.status():
-        table.add_row(s.name, "[green]running[/]" if s.running else "[red]stopped[/]", str(s.pid or "-"),
-                      s.address, s.log)
+        table.add_row(
+            s.name, "[green]running[/]" if s.running else "[red]stopped[/]", str(s.pid or "-"), s.address, s.log
+        )
     Console().print(table)
 
 

@@ -38,7 +38,9 @@ class Geofence:
 
 def parse_feature(feature: dict[str, Any], fence_id: str) -> Geofence:
     if feature.get("type") != "Feature":
-        raise GeofenceInvalid("body must be a GeoJSON Feature ({'type': 'Feature', 'geometry': ..., 'properties': ...})")
+        raise GeofenceInvalid(
+            "body must be a GeoJSON Feature ({'type': 'Feature', 'geometry': ..., 'properties': ...})"
+        )
     props = feature.get("properties")
     if not isinstance(props, dict):
         raise GeofenceInvalid("properties must be an object with name and kind")
@@ -71,5 +73,11 @@ def parse_feature(feature: dict[str, Any], fence_id: str) -> Geofence:
         width = float(width)
     elif width is not None:
         raise GeofenceInvalid("width_m applies to corridors only")
-    return Geofence(fence_id, name.strip(), kind, geometry, width,
-                    {"type": "Feature", "id": fence_id, "geometry": raw, "properties": props})
+    return Geofence(
+        fence_id,
+        name.strip(),
+        kind,
+        geometry,
+        width,
+        {"type": "Feature", "id": fence_id, "geometry": raw, "properties": props},
+    )

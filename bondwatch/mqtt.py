@@ -10,15 +10,22 @@ from paho.mqtt.enums import CallbackAPIVersion
 from bondwatch.settings import MqttTarget
 
 
-def make_client(target: MqttTarget, client_id: str, *, manual_ack: bool = False,
-                persistent_v311: bool = False) -> mqtt.Client:
+def make_client(
+    target: MqttTarget, client_id: str, *, manual_ack: bool = False, persistent_v311: bool = False
+) -> mqtt.Client:
     """An MQTT 5 client, or with ``persistent_v311`` an MQTT 3.1.1 client with a persistent session."""
     if persistent_v311:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
-                             clean_session=False, manual_ack=manual_ack)
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv311,
+            clean_session=False,
+            manual_ack=manual_ack,
+        )
     else:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
-                             manual_ack=manual_ack)
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack
+        )
     if target.username:
         client.username_pw_set(target.username, target.password)
     if target.tls:

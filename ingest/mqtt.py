@@ -52,8 +52,9 @@ class Subscriber:
         self._connected = False
         self._refused: str | None = None
         self._received: list[InboundMessage] = []
-        self._client = make_client(settings.mqtt, self.client_id, manual_ack=True,
-                                   persistent_v311=settings.ingest_mqtt_protocol == "3.1.1")
+        self._client = make_client(
+            settings.mqtt, self.client_id, manual_ack=True, persistent_v311=settings.ingest_mqtt_protocol == "3.1.1"
+        )
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
@@ -72,11 +73,10 @@ class Subscriber:
         try:
             if self._session == 0:
                 if self.settings.ingest_mqtt_protocol == "5":
-                    props = Properties(PacketTypes.CONNECT)
+                    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
                     props.SessionExpiryInterval = self.settings.ingest_session_expiry_s
                     props.ReceiveMaximum = self.settings.ingest_inflight
-                    self._client.connect(target.host, target.port, keepalive=30, clean_start=False,
-                                         properties=props)
+                    self._client.connect(target.host, target.port, keepalive=30, clean_start=False, properties=props)
                 else:
                     self._client.connect(target.host, target.port, keepalive=30)
             else:
@@ -132,8 +132,14 @@ class Subscriber:
             self._client.loop(timeout=0.1)
 
     # paho callbacks, run inside loop_read() on the worker's thread
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
-                    reason: ReasonCode, properties: Properties | None) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if reason.is_failure:
             self._refused = str(reason)
             log.error("%s: broker refused connection: %s", self.client_id, reason)
@@ -144,15 +150,28 @@ class Subscriber:
         client.subscribe(topics)
         metrics.CONNECTED.set(1)
         self._connected = True
-        log.info("%s: connected (session present: %s), subscribed to %s", self.client_id,
-                 flags.session_present, ", ".join(t for t, _ in topics))
+        log.info(
+            "%s: connected (session present: %s), subscribed to %s",
+            self.client_id,
+            flags.session_present,
+            ", ".join(t for t, _ in topics),
+        )
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,
-                       reason: ReasonCode, properties: Properties | None) -> None:
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         self._connected = False
         metrics.CONNECTED.set(0)
-        log.warning("%s: disconnected from broker (%s); unacknowledged messages will be redelivered",
-                    self.client_id, reason)
+        log.warning(
+            "%s: disconnected from broker (%s); unacknowledged messages will be redelivered", self.client_id, reason
+        )
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self._received.append(InboundMessage(msg.topic, msg.payload, msg.mid, msg.qos, time.time(), self._session))
+        self._received.append(
+            InboundMessage(msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.time(), self._session)
+        )

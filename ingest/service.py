@@ -46,10 +46,16 @@ class IngestService:
 def run_standalone(settings: IngestSettings, workers: int = 1) -> None:
     """Run ``workers`` worker processes sharing the subscription; this process is worker 1."""
     children = [
-        subprocess.Popen([sys.argv[0], "ingest", "--workers", "1"],
-                         env={**os.environ, "BONDWATCH_INGEST_WORKER_INDEX": str(settings.ingest_worker_index + i),
-                              "BONDWATCH_INGEST_METRICS_PORT": str(settings.ingest_metrics_port + i)
-                              if settings.ingest_metrics_port else "0"})
+        subprocess.Popen(
+            [sys.argv[0], "ingest", "--workers", "1"],
+            env={
+                **os.environ,
+                "BONDWATCH_INGEST_WORKER_INDEX": str(settings.ingest_worker_index + i),
+                "BONDWATCH_INGEST_METRICS_PORT": str(settings.ingest_metrics_port + i)
+                if settings.ingest_metrics_port
+                else "0",
+            },
+        )
         for i in range(1, workers)
     ]
     if settings.ingest_metrics_port:

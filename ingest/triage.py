@@ -33,8 +33,9 @@ def triage(message: InboundMessage, site: str) -> Accepted | Rejected:
     except ContractViolation as exc:
         return Rejected(message, str(exc))
     if topic.site != site:
-        return Rejected(message, f"topic site {topic.site!r} is not this platform's site {site!r}",
-                        topic.kind, topic.device_id)
+        return Rejected(
+            message, f"topic site {topic.site!r} is not this platform's site {site!r}", topic.kind, topic.device_id
+        )
     try:
         items = validate_payload(topic.kind, message.payload)
     except ContractViolation as exc:

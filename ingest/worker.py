@@ -32,8 +32,9 @@ class IngestWorker:
         try:
             while not stop.is_set():
                 try:
-                    batch = self.subscriber.poll(self.settings.ingest_batch_messages,
-                                                 self.settings.ingest_batch_wait_ms / 1000)
+                    batch = self.subscriber.poll(
+                        self.settings.ingest_batch_messages, self.settings.ingest_batch_wait_ms / 1000
+                    )
                 except BrokerUnavailable as exc:
                     log.error("%s; reconnecting", exc)
                     self._reconnect(stop)
@@ -97,8 +98,14 @@ class IngestWorker:
                 self._conn = None
                 self._writer = None
 
-    def _count(self, batch: list[InboundMessage], accepted: list[Accepted], rejected: list[Rejected],
-               result: WriteResult, seconds: float) -> None:
+    def _count(
+        self,
+        batch: list[InboundMessage],
+        accepted: list[Accepted],
+        rejected: list[Rejected],
+        result: WriteResult,
+        seconds: float,
+    ) -> None:
         received = Counter(acc.kind for acc in accepted)
         received.update(rej.kind or "unknown" for rej in rejected)
         for kind, n in received.items():
@@ -114,14 +121,24 @@ class IngestWorker:
         metrics.STATUS.inc(result.status)
         metrics.BATCH_SECONDS.observe(seconds)
         metrics.BATCH_MESSAGES.observe(len(batch))
-        self.totals.update(received=len(batch), stored=sum(result.stored.values()),
-                           duplicates=sum(result.duplicates.values()), dead=sum(result.dead.values()),
-                           batches=1)
+        self.totals.update(
+            received=len(batch),
+            stored=sum(result.stored.values()),
+            duplicates=sum(result.duplicates.values()),
+            dead=sum(result.dead.values()),
+            batches=1,
+        )
 
     def _maybe_log(self) -> None:
         now = time.monotonic()
         if now - self._last_log >= self.settings.ingest_log_every_s and self.totals:
             t = self.totals
-            log.info("ingest totals: received %d, stored %d, duplicates %d, dead letters %d, batches %d",
-                     t["received"], t["stored"], t["duplicates"], t["dead"], t["batches"])
+            log.info(
+                "ingest totals: received %d, stored %d, duplicates %d, dead letters %d, batches %d",
+                t["received"],
+                t["stored"],
+                t["duplicates"],
+                t["dead"],
+                t["batches"],
+            )
             self._last_log = now

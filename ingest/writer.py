@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -105,8 +105,9 @@ class BatchWriter:
                 raise
             except psycopg.Error as exc:
                 self.conn.rollback()
-                refused.append(Rejected(item.message, f"database refused the message: {exc}".strip(),
-                                        item.kind, item.device_id))
+                refused.append(
+                    Rejected(item.message, f"database refused the message: {exc}".strip(), item.kind, item.device_id)
+                )
                 continue
             result.stored.update(one.stored)
             result.duplicates.update(one.duplicates)
@@ -136,32 +137,48 @@ class BatchWriter:
                 with cur.copy(f"COPY stage_{spec.table} ({cols}) FROM STDIN") as copy:
                     for reading, acc in rows:
                         copy.write_row(self._row(spec, reading, acc))
-                cur.execute(f"INSERT INTO {spec.table} ({cols}) SELECT {cols} FROM stage_{spec.table} "
-                            "ON CONFLICT DO NOTHING")
+                cur.execute(
+                    f"INSERT INTO {spec.table} ({cols}) SELECT {cols} FROM stage_{spec.table} ON CONFLICT DO NOTHING"
+                )
                 result.stored[kind] = cur.rowcount
                 result.duplicates[kind] = len(rows) - cur.rowcount
             latest = self._latest(by_kind)
             if latest:
                 cur.executemany(UPSERT_LATEST, latest)
             if statuses:
-                cur.executemany(UPSERT_STATUS, [
-                    (acc.device_id, s.online, s.ts, _utc(acc.message.received_at)) for s, acc in statuses
-                ])
+                cur.executemany(
+                    UPSERT_STATUS,
+                    [(acc.device_id, s.online, s.ts, _utc(acc.message.received_at)) for s, acc in statuses],
+                )
                 result.status = len(statuses)
             if rejected:
-                with cur.copy("COPY dead_letters (received_at, topic, payload, reason, device_id, kind) "
-                              "FROM STDIN") as copy:
+                with cur.copy(
+                    "COPY dead_letters (received_at, topic, payload, reason, device_id, kind) FROM STDIN"
+                ) as copy:
                     for rej in rejected:
-                        copy.write_row((_utc(rej.message.received_at), rej.message.topic, rej.message.payload,
-                                        rej.reason, rej.device_id, rej.kind))
+                        copy.write_row(
+                            (
+                                _utc(rej.message.received_at),
+                                rej.message.topic,
+                                rej.message.payload,
+                                rej.reason,
+                                rej.device_id,
+                                rej.kind,
+                            )
+                        )
                         result.dead[rej.kind or "unknown"] += 1
         self.conn.commit()
         return result
 
     @staticmethod
-    def _row(spec: ReadingTable, reading: Reading, acc: Accepted) -> Iterable[object]:
-        return (reading.ts, acc.device_id, reading.seq, _utc(acc.message.received_at),
-                *(getattr(reading, f) for f in spec.fields))
+    def _row(spec: ReadingTable, reading: Reading, acc: Accepted) -> tuple[object, ...]:
+        return (
+            reading.ts,
+            acc.device_id,
+            reading.seq,
+            _utc(acc.message.received_at),
+            *(getattr(reading, f) for f in spec.fields),
+        )
 
     @staticmethod
     def _latest(by_kind: dict[str, list[tuple[Reading, Accepted]]]) -> list[tuple[object, ...]]:
@@ -172,7 +189,13 @@ class BatchWriter:
                 if seen is None or reading.ts > seen[0].ts:
                     newest[acc.device_id] = (reading, acc)
         return [
-            (device, acc.kind, r.ts, r.seq, _utc(acc.message.received_at),
-             Jsonb(r.model_dump(mode="json", exclude_none=True)))
+            (
+                device,
+                acc.kind,
+                r.ts,
+                r.seq,
+                _utc(acc.message.received_at),
+                Jsonb(r.model_dump(mode="json", exclude_none=True)),
+            )
             for device, (r, acc) in sorted(newest.items())  # sorted: a fixed lock order between workers
         ]

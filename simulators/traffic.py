@@ -52,21 +52,43 @@ class TrafficGenerator:
         self._tick += 1
         ts = BASE_TS + timedelta(milliseconds=self._tick * 250)
         # Both ts forms of the contract: integer milliseconds and RFC 3339 with the zone's offset.
-        ts_value: object = (int(ts.timestamp() * 1000) if self._tick % 2
-                            else ts.astimezone(CST).isoformat(timespec="milliseconds"))
+        ts_value: object = (
+            int(ts.timestamp() * 1000) if self._tick % 2 else ts.astimezone(CST).isoformat(timespec="milliseconds")
+        )
         r = self.rng
         if kind == "gps":
-            return {"ts": ts_value, "seq": seq, "lat": ORDOS[0] + r.uniform(-0.05, 0.05),
-                    "lon": ORDOS[1] + r.uniform(-0.05, 0.05), "fix": "3d", "speed_kmh": round(r.uniform(0, 80), 1),
-                    "heading_deg": round(r.uniform(0, 359.9), 1), "hdop": 0.9, "sats": 14,
-                    "soc_pct": round(r.uniform(20, 100), 1), "energy_kwh": round(r.uniform(0, 5000), 2),
-                    "odometer_km": round(r.uniform(0, 90000), 1)}
+            return {
+                "ts": ts_value,
+                "seq": seq,
+                "lat": ORDOS[0] + r.uniform(-0.05, 0.05),
+                "lon": ORDOS[1] + r.uniform(-0.05, 0.05),
+                "fix": "3d",
+                "speed_kmh": round(r.uniform(0, 80), 1),
+                "heading_deg": round(r.uniform(0, 359.9), 1),
+                "hdop": 0.9,
+                "sats": 14,
+                "soc_pct": round(r.uniform(20, 100), 1),
+                "energy_kwh": round(r.uniform(0, 5000), 2),
+                "odometer_km": round(r.uniform(0, 90000), 1),
+            }
         if kind == "temp":
-            return {"ts": ts_value, "seq": seq, "temp_c": round(r.uniform(-20, 6), 2),
-                    "rh_pct": round(r.uniform(60, 95), 1), "door_open": r.random() < 0.05, "battery_v": 3.6}
-        return {"ts": ts_value, "seq": seq, "epc": f"3034{r.getrandbits(80):020X}",
-                "antenna": r.randrange(1, 5), "rssi_dbm": round(r.uniform(-75, -40), 1),
-                "gate_id": "gate-1", "direction": r.choice(["in", "out"])}
+            return {
+                "ts": ts_value,
+                "seq": seq,
+                "temp_c": round(r.uniform(-20, 6), 2),
+                "rh_pct": round(r.uniform(60, 95), 1),
+                "door_open": r.random() < 0.05,
+                "battery_v": 3.6,
+            }
+        return {
+            "ts": ts_value,
+            "seq": seq,
+            "epc": f"3034{r.getrandbits(80):020X}",
+            "antenna": r.randrange(1, 5),
+            "rssi_dbm": round(r.uniform(-75, -40), 1),
+            "gate_id": "gate-1",
+            "direction": r.choice(["in", "out"]),
+        }
 
     def valid(self, kind: str, batch_size: int = 1) -> Message:
         device_id = self.device(kind)
@@ -75,8 +97,9 @@ class TrafficGenerator:
         keys = tuple((device_id, int(i["seq"])) for i in items)  # type: ignore[call-overload]
         return Message(device_topic(self.site, kind, device_id), payload, kind, keys)
 
-    def stream(self, count: int, repeat_ratio: float = 0.05, batch_ratio: float = 0.02,
-               max_batch: int = 20) -> Iterator[Message]:
+    def stream(
+        self, count: int, repeat_ratio: float = 0.05, batch_ratio: float = 0.02, max_batch: int = 20
+    ) -> Iterator[Message]:
         """``count`` messages of the three kinds; a share are exact repeats, a share are batches."""
         sent: list[Message] = []
         kinds = ("gps", "temp", "rfid")
@@ -94,8 +117,16 @@ class TrafficGenerator:
     def malformed(self, count: int) -> Iterator[Message]:
         """``count`` messages, cycling through every kind of defect the contract forbids."""
         makers = [
-            self._bad_json, self._missing_field, self._mistyped_field, self._out_of_range, self._bad_ts,
-            self._oversized, self._not_utf8, self._batch_too_long, self._bad_epc, self._bad_topic_device,
+            self._bad_json,
+            self._missing_field,
+            self._mistyped_field,
+            self._out_of_range,
+            self._bad_ts,
+            self._oversized,
+            self._not_utf8,
+            self._batch_too_long,
+            self._bad_epc,
+            self._bad_topic_device,
         ]
         for i in range(count):
             yield makers[i % len(makers)]()

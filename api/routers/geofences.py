@@ -30,13 +30,19 @@ def _parse(feature: dict[str, Any], fence_id: str) -> Geofence:
 
 
 async def _upsert(conn: Conn, fence: Geofence, create_only: bool) -> dict[str, Any]:
-    conflict = "NOTHING" if create_only else (
-        "UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, feature = EXCLUDED.feature, "
-        "width_m = EXCLUDED.width_m, updated_at = now()")
+    conflict = (
+        "NOTHING"
+        if create_only
+        else (
+            "UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, feature = EXCLUDED.feature, "
+            "width_m = EXCLUDED.width_m, updated_at = now()"
+        )
+    )
     cur = await conn.execute(
         f"INSERT INTO geofences (id, name, kind, feature, width_m) VALUES (%s, %s, %s, %s, %s) "
         f"ON CONFLICT (id) DO {conflict} RETURNING id",
-        (fence.id, fence.name, fence.kind, Jsonb(fence.feature), fence.width_m))
+        (fence.id, fence.name, fence.kind, Jsonb(fence.feature), fence.width_m),
+    )
     if await cur.fetchone() is None:
         raise Conflict(f"geofence {fence.id!r} exists; use PUT /geofences/{fence.id} to replace it")
     return fence.feature
@@ -45,15 +51,16 @@ async def _upsert(conn: Conn, fence: Geofence, create_only: bool) -> dict[str, A
 @router.get("")
 async def list_geofences(who: Viewer, conn: Conn, kind: str | None = None) -> dict[str, Any]:
     cur = await conn.execute(
-        "SELECT feature FROM geofences WHERE %(kind)s::text IS NULL OR kind = %(kind)s ORDER BY id",
-        {"kind": kind})
+        "SELECT feature FROM geofences WHERE %(kind)s::text IS NULL OR kind = %(kind)s ORDER BY id", {"kind": kind}
+    )
     return {"type": "FeatureCollection", "features": [row[0] for row in await cur.fetchall()]}
 
 
 @router.get("/{fence_id}")
 async def get_geofence(fence_id: str, who: Viewer, conn: Conn) -> dict[str, Any]:
     cur = await conn.cursor(row_factory=dict_row).execute(
-        "SELECT feature, updated_at FROM geofences WHERE id = %s", (fence_id,))
+        "SELECT feature, updated_at FROM geofences WHERE id = %s", (fence_id,)
+    )
     row = await cur.fetchone()
     if row is None:
         raise NotFound(f"no geofence {fence_id!r}")
@@ -68,8 +75,7 @@ async def create_geofence(who: Admin, conn: Conn, feature: dict[str, Any] = Body
 
 
 @router.put("/{fence_id}")
-async def put_geofence(fence_id: str, who: Admin, conn: Conn,
-                       feature: dict[str, Any] = Body(...)) -> dict[str, Any]:
+async def put_geofence(fence_id: str, who: Admin, conn: Conn, feature: dict[str, Any] = Body(...)) -> dict[str, Any]:
     return await _upsert(conn, _parse(feature, fence_id), create_only=False)
 
 

@@ -44,19 +44,23 @@ class ReleaseNoteIn(BaseModel):
 
 
 @router.get("")
-async def list_notes(who: Viewer, conn: Conn, vehicle_id: str | None = None,
-                     valid_at: Annotated[datetime | None, Query()] = None) -> list[dict[str, Any]]:
+async def list_notes(
+    who: Viewer, conn: Conn, vehicle_id: str | None = None, valid_at: Annotated[datetime | None, Query()] = None
+) -> list[dict[str, Any]]:
     cur = await conn.cursor(row_factory=dict_row).execute(
         f"SELECT {COLUMNS} FROM release_notes WHERE (%(v)s::text IS NULL OR vehicle_id = %(v)s) "
         "AND (%(t)s::timestamptz IS NULL OR %(t)s::timestamptz BETWEEN valid_from AND valid_until) "
-        "ORDER BY valid_from DESC LIMIT 1000", {"v": vehicle_id, "t": valid_at})
+        "ORDER BY valid_from DESC LIMIT 1000",
+        {"v": vehicle_id, "t": valid_at},
+    )
     return await cur.fetchall()
 
 
 @router.get("/{note_id}")
 async def get_note(note_id: NoteId, who: Viewer, conn: Conn) -> dict[str, Any]:
     cur = await conn.cursor(row_factory=dict_row).execute(
-        f"SELECT {COLUMNS} FROM release_notes WHERE id = %s", (note_id,))
+        f"SELECT {COLUMNS} FROM release_notes WHERE id = %s", (note_id,)
+    )
     row = await cur.fetchone()
     if row is None:
         raise NotFound(f"no release note {note_id!r}")
@@ -69,7 +73,8 @@ async def create_note(body: ReleaseNoteIn, who: Dispatcher, conn: Conn) -> dict[
         cur = await conn.cursor(row_factory=dict_row).execute(
             "INSERT INTO release_notes (id, vehicle_id, epcs, valid_from, valid_until, created_by) "
             f"VALUES (%s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}",
-            (body.id, body.vehicle_id, body.epcs, body.valid_from, body.valid_until, who.name))
+            (body.id, body.vehicle_id, body.epcs, body.valid_from, body.valid_until, who.name),
+        )
     except psycopg.errors.UniqueViolation:
         raise Conflict(f"release note {body.id!r} exists; a note is issued once") from None
     except psycopg.errors.ForeignKeyViolation:

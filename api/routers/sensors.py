@@ -40,9 +40,13 @@ async def sensor_states(who: Viewer, conn: Conn) -> list[dict[str, Any]]:
 
 @router.get("/{device_id}/readings")
 async def readings(
-    device_id: DeviceId, who: Viewer, conn: Conn, request: Request, start: From = None, end: To = None,
-    bucket: Annotated[str | None,
-                      Query(description="e.g. 30s, 5m, 1h, 1d; days cut at local midnight")] = None,
+    device_id: DeviceId,
+    who: Viewer,
+    conn: Conn,
+    request: Request,
+    start: From = None,
+    end: To = None,
+    bucket: Annotated[str | None, Query(description="e.g. 30s, 5m, 1h, 1d; days cut at local midnight")] = None,
 ) -> dict[str, Any]:
     lo, hi = window(start, end)
     settings = request.app.state.settings
@@ -50,7 +54,8 @@ async def readings(
         cur = await conn.cursor(row_factory=dict_row).execute(
             "SELECT ts, seq, temp_c, rh_pct, door_open, battery_v FROM temperatures "
             "WHERE device_id = %s AND ts >= %s AND ts < %s ORDER BY ts LIMIT %s",
-            (device_id, lo, hi, settings.api_track_max_points))
+            (device_id, lo, hi, settings.api_track_max_points),
+        )
     else:
         match = BUCKET_RE.match(bucket)
         if not match:
@@ -60,13 +65,14 @@ async def readings(
             "SELECT time_bucket(%s::interval, ts, %s) AS bucket, avg(temp_c)::real AS avg_c, "
             "min(temp_c) AS min_c, max(temp_c) AS max_c, count(*) AS n, bool_or(door_open) AS door_opened "
             "FROM temperatures WHERE device_id = %s AND ts >= %s AND ts < %s GROUP BY 1 ORDER BY 1",
-            (interval, settings.api_timezone, device_id, lo, hi))
+            (interval, settings.api_timezone, device_id, lo, hi),
+        )
     rows = await cur.fetchall()
     if not rows:
         known = await conn.execute(
-            "SELECT 1 FROM devices WHERE device_id = %s "
-            "UNION ALL SELECT 1 FROM device_latest WHERE device_id = %s",
-            (device_id, device_id))
+            "SELECT 1 FROM devices WHERE device_id = %s UNION ALL SELECT 1 FROM device_latest WHERE device_id = %s",
+            (device_id, device_id),
+        )
         if await known.fetchone() is None:
             raise NotFound(f"no sensor {device_id!r}")
     return {"device_id": device_id, "from": lo, "to": hi, "bucket": bucket, "readings": rows}

@@ -63,8 +63,9 @@ async def put_vehicle(vehicle_id: VehicleId, body: VehicleIn, who: Admin, conn: 
 
 
 @router.get("/{vehicle_id}/track")
-async def track(vehicle_id: VehicleId, who: Viewer, conn: Conn, request: Request,
-                start: From = None, end: To = None) -> dict[str, Any]:
+async def track(
+    vehicle_id: VehicleId, who: Viewer, conn: Conn, request: Request, start: From = None, end: To = None
+) -> dict[str, Any]:
     """Positions of the vehicle's terminal in [from, to), oldest first."""
     vehicle = await TABLE.get(conn, vehicle_id)
     lo, hi = window(start, end)
@@ -72,9 +73,16 @@ async def track(vehicle_id: VehicleId, who: Viewer, conn: Conn, request: Request
     cur = await conn.cursor(row_factory=dict_row).execute(
         "SELECT ts, lat, lon, fix, speed_kmh, heading_deg, soc_pct, energy_kwh, h2_kg, odometer_km "
         "FROM positions WHERE device_id = %s AND ts >= %s AND ts < %s ORDER BY ts LIMIT %s",
-        (vehicle["device_id"], lo, hi, limit + 1))
+        (vehicle["device_id"], lo, hi, limit + 1),
+    )
     points = await cur.fetchall()
     if not points and vehicle["device_id"] is None:
         raise NotFound(f"vehicle {vehicle_id!r} has no terminal")
-    return {"vehicle_id": vehicle_id, "device_id": vehicle["device_id"], "from": lo, "to": hi,
-            "truncated": len(points) > limit, "points": points[:limit]}
+    return {
+        "vehicle_id": vehicle_id,
+        "device_id": vehicle["device_id"],
+        "from": lo,
+        "to": hi,
+        "truncated": len(points) > limit,
+        "points": points[:limit],
+    }

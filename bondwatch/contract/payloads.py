@@ -108,7 +108,10 @@ class StatusMessage(_Payload):
 
 Reading = GpsReading | TempReading | RfidReading
 MODELS: dict[str, type[_Payload]] = {
-    "gps": GpsReading, "temp": TempReading, "rfid": RfidReading, "status": StatusMessage,
+    "gps": GpsReading,
+    "temp": TempReading,
+    "rfid": RfidReading,
+    "status": StatusMessage,
 }
 
 
@@ -119,7 +122,9 @@ def decode_json(payload: bytes) -> Any:
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ContractViolation(f"payload is not UTF-8: byte 0x{payload[exc.start]:02x} at offset {exc.start}") from None
+        raise ContractViolation(
+            f"payload is not UTF-8: byte 0x{payload[exc.start]:02x} at offset {exc.start}"
+        ) from None
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as exc:

@@ -1,8 +1,8 @@
 """MQTT topic names of contract version 1.
 
-    bw/v1/{site}/{kind}/{device_id}        kind: gps | temp | rfid | status   (device -> platform)
-    bw/v1/{site}/alerts/{type}                                                 (platform -> outside)
-    bw/v1/{site}/gate/{gate_id}/decision                                       (platform -> outside)
+bw/v1/{site}/{kind}/{device_id}        kind: gps | temp | rfid | status   (device -> platform)
+bw/v1/{site}/alerts/{type}                                                 (platform -> outside)
+bw/v1/{site}/gate/{gate_id}/decision                                       (platform -> outside)
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def migrate(settings: DbSettings) -> list[str]:
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " version text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            done = dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+            done: dict[str, str] = dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
             for version, text in migration_files():
                 checksum = hashlib.sha256(text.encode()).hexdigest()
                 if version in done:
@@ -59,8 +59,9 @@ def migrate(settings: DbSettings) -> list[str]:
                 try:
                     with conn.transaction():
                         conn.execute(text.encode())
-                        conn.execute("INSERT INTO schema_migrations (version, checksum) VALUES (%s, %s)",
-                                     (version, checksum))
+                        conn.execute(
+                            "INSERT INTO schema_migrations (version, checksum) VALUES (%s, %s)", (version, checksum)
+                        )
                 except psycopg.Error as exc:
                     raise MigrationError(version, str(exc).strip()) from exc
                 applied_now.append(version)
@@ -81,6 +82,9 @@ def _ensure_login(conn: psycopg.Connection[tuple[object, ...]], url: str, group:
         return
     exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
     verb = "ALTER" if exists else "CREATE"
-    conn.execute(sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
-        sql.SQL(verb), sql.Identifier(user), sql.Literal(password)))
+    conn.execute(
+        sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
+            sql.SQL(verb), sql.Identifier(user), sql.Literal(password)
+        )
+    )
     conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(user)))

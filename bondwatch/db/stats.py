@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import psycopg
 
 from bondwatch.db.settings import DbSettings
@@ -9,7 +11,12 @@ from bondwatch.db.settings import DbSettings
 READING_TABLES = {"gps": "positions", "temp": "temperatures", "rfid": "rfid_reads"}
 
 
-def reading_stats(settings: DbSettings) -> dict[str, object]:
+class ReadingStats(TypedDict):
+    readings: dict[str, int]
+    dead_letters: int
+
+
+def reading_stats(settings: DbSettings) -> ReadingStats:
     with psycopg.connect(settings.db_url) as conn:
         readings = {
             kind: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]

@@ -39,8 +39,18 @@ class LocalServices:
     def status(self) -> list[ServiceState]:
         pg_pid, mq_pid = self.postgres.pid(), self.mosquitto.pid()
         return [
-            ServiceState("postgresql", pg_pid is not None, pg_pid, f"127.0.0.1:{self.settings.pg_port}",
-                         str(self.postgres.log_file)),
-            ServiceState("mosquitto", mq_pid is not None, mq_pid, f"127.0.0.1:{self.settings.mqtt_port}",
-                         str(self.mosquitto.log_file)),
+            ServiceState(
+                "postgresql",
+                pg_pid is not None,
+                pg_pid,
+                f"127.0.0.1:{self.settings.pg_port}",
+                str(self.postgres.log_file),
+            ),
+            ServiceState(
+                "mosquitto",
+                mq_pid is not None,
+                mq_pid,
+                f"127.0.0.1:{self.settings.mqtt_port}",
+                str(self.mosquitto.log_file),
+            ),
         ]

@@ -76,8 +76,9 @@ class Mosquitto:
         (self.host_dir / "acl").write_text(ACL)
         passwd = self.host_dir / "passwd"
         passwd.unlink(missing_ok=True)
-        self.runtime.run(["mosquitto_passwd", "-c", "-b", f"{self.inner}/passwd", MQTT_USER, secrets.mqtt_password],
-                         service=NAME)
+        self.runtime.run(
+            ["mosquitto_passwd", "-c", "-b", f"{self.inner}/passwd", MQTT_USER, secrets.mqtt_password], service=NAME
+        )
         uid, gid = self.runtime.owner_of("mosquitto")
         for path in [self.host_dir, *self.host_dir.rglob("*")]:
             os.chown(path, uid, gid)

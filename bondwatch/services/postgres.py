@@ -76,8 +76,19 @@ class Postgres:
         os.chmod(pwfile, 0o600)
         try:
             log.info("initialising a PostgreSQL cluster in %s", self.host_dir)
-            self._pg("initdb", "-D", self.inner, "-U", DB_ADMIN, f"--pwfile={self.runtime.data_inner}/.pgpass-init",
-                     "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale")
+            self._pg(
+                "initdb",
+                "-D",
+                self.inner,
+                "-U",
+                DB_ADMIN,
+                f"--pwfile={self.runtime.data_inner}/.pgpass-init",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-locale",
+            )
         finally:
             pwfile.unlink(missing_ok=True)
         with open(self.host_dir / "postgresql.conf", "a") as conf:
@@ -90,13 +101,16 @@ class Postgres:
             self.log_file.touch()
             os.chown(self.log_file, uid, gid)
             log.info("starting PostgreSQL on 127.0.0.1:%d", self.settings.pg_port)
-            self._pg("pg_ctl", "-D", self.inner, "-l", f"{self.runtime.data_inner}/postgresql.log",
-                     "-w", "-t", "60", "start")
+            self._pg(
+                "pg_ctl", "-D", self.inner, "-l", f"{self.runtime.data_inner}/postgresql.log", "-w", "-t", "60", "start"
+            )
         self._ensure_database(secrets)
 
     def _ensure_database(self, secrets: LocalSecrets) -> None:
-        dsn = (f"host=127.0.0.1 port={self.settings.pg_port} user={DB_ADMIN} "
-               f"password={secrets.db_admin_password} dbname=postgres")
+        dsn = (
+            f"host=127.0.0.1 port={self.settings.pg_port} user={DB_ADMIN} "
+            f"password={secrets.db_admin_password} dbname=postgres"
+        )
         deadline = time.monotonic() + 30
         while True:
             try:

@@ -93,15 +93,20 @@ def ensure_cached_root(settings: ServicesSettings) -> Path:
             return target
         if shutil.which("debootstrap") is None:
             log.info("installing debootstrap from the Debian archive")
-            subprocess.run(["apt-get", "install", "-y", "-qq", "debootstrap"], check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "debootstrap"], check=True, stdout=subprocess.DEVNULL)
         work = Path(tempfile.mkdtemp(prefix="build-", dir=settings.rootfs_cache))
-        log.info("building a Debian %s root with %s (about a minute)", settings.debian_suite,
-                 ", ".join(ROOT_PACKAGES))
+        log.info("building a Debian %s root with %s (about a minute)", settings.debian_suite, ", ".join(ROOT_PACKAGES))
         proc = subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(ROOT_PACKAGES)}",
-             settings.debian_suite, str(work)],
-            capture_output=True, text=True, check=False,
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(ROOT_PACKAGES)}",
+                settings.debian_suite,
+                str(work),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if proc.returncode != 0:
             shutil.rmtree(work, ignore_errors=True)

@@ -18,14 +18,20 @@ def epc() -> str:
 
 def polygon(kind: str = "bonded_boundary", name: str = "Bonded zone", hole: bool = False) -> dict[str, Any]:
     rings = [ZONE_OUTER, ZONE_HOLE] if hole else [ZONE_OUTER]
-    return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": rings},
-            "properties": {"name": name, "kind": kind}}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": rings},
+        "properties": {"name": name, "kind": kind},
+    }
 
 
 def multipolygon(name: str = "Bonded zone, two parcels") -> dict[str, Any]:
     east = [[110.10, 39.60], [110.20, 39.60], [110.20, 39.66], [110.10, 39.66], [110.10, 39.60]]
-    return {"type": "Feature", "geometry": {"type": "MultiPolygon", "coordinates": [[ZONE_OUTER], [east]]},
-            "properties": {"name": name, "kind": "bonded_boundary"}}
+    return {
+        "type": "Feature",
+        "geometry": {"type": "MultiPolygon", "coordinates": [[ZONE_OUTER], [east]]},
+        "properties": {"name": name, "kind": "bonded_boundary"},
+    }
 
 
 def corridor(width_m: float | None = 50.0, name: str = "Corridor to the airport") -> dict[str, Any]:
@@ -37,29 +43,51 @@ def corridor(width_m: float | None = 50.0, name: str = "Corridor to the airport"
 
 
 def profile(min_c: float = 0.0, max_c: float = 4.0) -> dict[str, Any]:
-    return {"min_c": min_c, "max_c": max_c, "delay_s": 300, "hysteresis_c": 0.5,
-            "pre_alarm_margin_c": 0.5, "offline_after_s": 600, "description": "chilled salmon"}
+    return {
+        "min_c": min_c,
+        "max_c": max_c,
+        "delay_s": 300,
+        "hysteresis_c": 0.5,
+        "pre_alarm_margin_c": 0.5,
+        "offline_after_s": 600,
+        "description": "chilled salmon",
+    }
 
 
 def temp_device(profile_name: str | None) -> dict[str, Any]:
     return {"kind": "temp", "name": "Cold room 3 probe", "profile": profile_name}
 
 
-def vehicle(device_id: str | None = None, corridor_id: str | None = None,
-            tag_epc: str | None = None) -> dict[str, Any]:
-    return {"name": "Hydrogen truck 7", "plate": "蒙K·H0007", "device_id": device_id or uid("gps"),
-            "bonded_transport": True, "corridor_id": corridor_id, "tag_epc": tag_epc,
-            "gps_lost_after_s": 90, "low_soc_pct": 15.0}
+def vehicle(device_id: str | None = None, corridor_id: str | None = None, tag_epc: str | None = None) -> dict[str, Any]:
+    return {
+        "name": "Hydrogen truck 7",
+        "plate": "蒙K·H0007",
+        "device_id": device_id or uid("gps"),
+        "bonded_transport": True,
+        "corridor_id": corridor_id,
+        "tag_epc": tag_epc,
+        "gps_lost_after_s": 90,
+        "low_soc_pct": 15.0,
+    }
 
 
 def tag(vehicle_id: str | None = None) -> dict[str, Any]:
-    return {"kind": "cargo", "customs_status": "bonded", "vehicle_id": vehicle_id,
-            "description": "pallet of frozen beef"}
+    return {
+        "kind": "cargo",
+        "customs_status": "bonded",
+        "vehicle_id": vehicle_id,
+        "description": "pallet of frozen beef",
+    }
 
 
 def release_note(vehicle_id: str, note_id: str | None = None) -> dict[str, Any]:
-    return {"id": note_id or uid("rn"), "vehicle_id": vehicle_id, "epcs": [epc(), epc()],
-            "valid_from": "2026-11-25T08:00:00+08:00", "valid_until": "2026-11-25T20:00:00+08:00"}
+    return {
+        "id": note_id or uid("rn"),
+        "vehicle_id": vehicle_id,
+        "epcs": [epc(), epc()],
+        "valid_from": "2026-11-25T08:00:00+08:00",
+        "valid_until": "2026-11-25T20:00:00+08:00",
+    }
 
 
 def register_geofence(admin: Api, feature: dict[str, Any] | None = None) -> str:

@@ -27,7 +27,8 @@ def insert_positions(db: Db, device_id: str, points: list[tuple[datetime, float,
         cur.executemany(
             "INSERT INTO positions (ts, device_id, seq, lat, lon, fix, speed_kmh, soc_pct) "
             "VALUES (%s, %s, %s, %s, %s, '3d', 40, 80)",
-            [(ts, device_id, seq, lat, lon) for seq, (ts, lat, lon) in enumerate(points, start=1)])
+            [(ts, device_id, seq, lat, lon) for seq, (ts, lat, lon) in enumerate(points, start=1)],
+        )
 
 
 def insert_temperatures(db: Db, device_id: str, readings: list[tuple[datetime, float, bool]]) -> None:
@@ -35,13 +36,15 @@ def insert_temperatures(db: Db, device_id: str, readings: list[tuple[datetime, f
         cur.executemany(
             "INSERT INTO temperatures (ts, device_id, seq, temp_c, rh_pct, door_open, battery_v) "
             "VALUES (%s, %s, %s, %s, 85, %s, 3.6)",
-            [(ts, device_id, seq, temp, door) for seq, (ts, temp, door) in enumerate(readings, start=1)])
+            [(ts, device_id, seq, temp, door) for seq, (ts, temp, door) in enumerate(readings, start=1)],
+        )
 
 
 def set_latest(db: Db, device_id: str, kind: str, ts: datetime, seq: int, reading: dict[str, Any]) -> None:
-    db.execute("INSERT INTO device_latest (device_id, kind, ts, seq, received_at, reading) "
-               "VALUES (%s, %s, %s, %s, %s, %s)",
-               (device_id, kind, ts, seq, ts + timedelta(seconds=2), Jsonb(reading)))
+    db.execute(
+        "INSERT INTO device_latest (device_id, kind, ts, seq, received_at, reading) VALUES (%s, %s, %s, %s, %s, %s)",
+        (device_id, kind, ts, seq, ts + timedelta(seconds=2), Jsonb(reading)),
+    )
 
 
 def assert_local(value: str) -> datetime:
@@ -72,8 +75,12 @@ def test_vehicles_show_latest_position(admin: Api, truck: tuple[str, str]) -> No
     states = {v["vehicle_id"]: v for v in admin.ok("GET", "/vehicles")}
     state = states[vehicle_id]
     assert state["device_id"] == terminal
-    assert state["position"] == {"lat": pytest.approx(39.64), "lon": pytest.approx(109.94), "fix": "3d",
-                                 "soc_pct": 80.0}
+    assert state["position"] == {
+        "lat": pytest.approx(39.64),
+        "lon": pytest.approx(109.94),
+        "fix": "3d",
+        "soc_pct": 80.0,
+    }
     assert assert_local(state["last_ts"]) == BASE + 40 * MIN
     assert assert_local(state["last_received_at"]) > BASE + 40 * MIN
     assert state["bonded_transport"] is True
@@ -116,16 +123,20 @@ def test_track_empty_window(admin: Api, truck: tuple[str, str]) -> None:
 ORDER = ("'from' must be before 'to'",)
 
 
-@pytest.mark.parametrize(("params", "words"), [
-    ({"from": "2026-11-25T11:00:00+08:00", "to": "2026-11-25T10:00:00+08:00"}, ORDER),
-    ({"from": "2026-11-25T10:00:00+08:00", "to": "2026-11-25T10:00:00+08:00"}, ORDER),
-    ({"from": "2026-11-25T10:00:00", "to": "2026-11-25T11:00:00+08:00"}, ("'from'", "offset")),
-    ({"from": "2026-11-25T10:00:00+08:00", "to": "2026-11-25T11:00:00"}, ("'to'", "offset")),
-    ({"from": "2026-01-01T00:00:00+08:00", "to": "2026-11-25T00:00:00+08:00"}, ("93 days",)),
-    ({"from": "yesterday"}, ("from",)),
-])
-def test_track_bad_window_is_422(admin: Api, truck: tuple[str, str], params: dict[str, str],
-                                 words: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"from": "2026-11-25T11:00:00+08:00", "to": "2026-11-25T10:00:00+08:00"}, ORDER),
+        ({"from": "2026-11-25T10:00:00+08:00", "to": "2026-11-25T10:00:00+08:00"}, ORDER),
+        ({"from": "2026-11-25T10:00:00", "to": "2026-11-25T11:00:00+08:00"}, ("'from'", "offset")),
+        ({"from": "2026-11-25T10:00:00+08:00", "to": "2026-11-25T11:00:00"}, ("'to'", "offset")),
+        ({"from": "2026-01-01T00:00:00+08:00", "to": "2026-11-25T00:00:00+08:00"}, ("93 days",)),
+        ({"from": "yesterday"}, ("from",)),
+    ],
+)
+def test_track_bad_window_is_422(
+    admin: Api, truck: tuple[str, str], params: dict[str, str], words: tuple[str, ...]
+) -> None:
     vehicle_id, _ = truck
     resp = admin.get(f"/vehicles/{vehicle_id}/track", params=params)
     assert resp.status_code == 422, resp.text
@@ -205,7 +216,10 @@ def test_hourly_buckets(admin: Api, sensor: tuple[str, str]) -> None:
     assert body["bucket"] == "1h"
     rows = body["readings"]
     assert [r["bucket"] for r in rows] == [
-        "2026-11-24T23:00:00+08:00", "2026-11-25T00:00:00+08:00", "2026-11-25T01:00:00+08:00"]
+        "2026-11-24T23:00:00+08:00",
+        "2026-11-25T00:00:00+08:00",
+        "2026-11-25T01:00:00+08:00",
+    ]
     assert [r["n"] for r in rows] == [2, 2, 1]
     assert [r["avg_c"] for r in rows] == pytest.approx([1.5, 3.5, 5.5])
     assert [(r["min_c"], r["max_c"]) for r in rows] == [(1.0, 2.0), (3.0, 4.0), (5.5, 5.5)]

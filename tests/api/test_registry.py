@@ -60,7 +60,10 @@ def test_device_round_trip(admin: Api) -> None:
     got = admin.ok("GET", f"/devices/{device_id}")
     assert got["device_id"] == device_id
     assert {k: got[k] for k in ("kind", "name", "profile", "vehicle_id", "gate_id")} == {
-        **bodies.temp_device(profile_name), "vehicle_id": None, "gate_id": None}
+        **bodies.temp_device(profile_name),
+        "vehicle_id": None,
+        "gate_id": None,
+    }
     assert_local_time(got["updated_at"])
     assert device_id in [d["device_id"] for d in admin.ok("GET", "/devices")]
 
@@ -119,18 +122,26 @@ def test_release_note_round_trip(admin: Api, dispatcher: Api) -> None:
     assert got["created_by"].startswith("test-dispatcher")
     listed = admin.ok("GET", f"/release-notes?vehicle_id={vehicle_id}")
     assert [n["id"] for n in listed] == [body["id"]]
-    valid = admin.ok("GET", "/release-notes?" + urlencode({"vehicle_id": vehicle_id,
-                                                           "valid_at": "2026-11-25T12:00:00+08:00"}))
+    valid = admin.ok(
+        "GET", "/release-notes?" + urlencode({"vehicle_id": vehicle_id, "valid_at": "2026-11-25T12:00:00+08:00"})
+    )
     assert [n["id"] for n in valid] == [body["id"]]
-    expired = admin.ok("GET", "/release-notes?" + urlencode({"vehicle_id": vehicle_id,
-                                                             "valid_at": "2026-11-26T12:00:00+08:00"}))
+    expired = admin.ok(
+        "GET", "/release-notes?" + urlencode({"vehicle_id": vehicle_id, "valid_at": "2026-11-26T12:00:00+08:00"})
+    )
     assert expired == []
 
 
 def test_unknown_keys_are_404(admin: Api) -> None:
-    for path in (f"/profiles/{uid('p')}", f"/devices/{uid('d')}", f"/vehicles/{uid('v')}",
-                 f"/tags/{bodies.epc()}", f"/release-notes/{uid('rn')}", f"/geofences/{uid('gf')}",
-                 f"/vehicles/{uid('v')}/track"):
+    for path in (
+        f"/profiles/{uid('p')}",
+        f"/devices/{uid('d')}",
+        f"/vehicles/{uid('v')}",
+        f"/tags/{bodies.epc()}",
+        f"/release-notes/{uid('rn')}",
+        f"/geofences/{uid('gf')}",
+        f"/vehicles/{uid('v')}/track",
+    ):
         assert_refused(admin.get(path), 404, "no ")
 
 
@@ -203,25 +214,27 @@ def _feature(geometry: dict[str, Any], **props: Any) -> dict[str, Any]:
     return {"type": "Feature", "geometry": geometry, "properties": {"name": "Fence", "kind": "zone", **props}}
 
 
-BOWTIE = {"type": "Polygon", "coordinates": [[[110.0, 39.6], [110.1, 39.7], [110.1, 39.6], [110.0, 39.7],
-                                                [110.0, 39.6]]]}
+BOWTIE = {
+    "type": "Polygon",
+    "coordinates": [[[110.0, 39.6], [110.1, 39.7], [110.1, 39.6], [110.0, 39.7], [110.0, 39.6]]],
+}
 LINE = {"type": "LineString", "coordinates": [[110.0, 39.6], [110.1, 39.7]]}
-NORTH_OF_POLE = {"type": "Polygon",
-                 "coordinates": [[[110.0, 39.6], [110.1, 39.6], [110.1, 95.0], [110.0, 39.6]]]}
+NORTH_OF_POLE = {"type": "Polygon", "coordinates": [[[110.0, 39.6], [110.1, 39.6], [110.1, 95.0], [110.0, 39.6]]]}
 
 INVALID_FENCES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "self-intersecting polygon": (_feature(BOWTIE), ("not valid", "Self-intersection")),
     "corridor without width_m": (_feature(LINE, kind="corridor"), ("corridor", "width_m")),
     "corridor with width 0": (_feature(LINE, kind="corridor", width_m=0), ("width_m",)),
-    "LineString as bonded_boundary": (_feature(LINE, kind="bonded_boundary"),
-                                      ("bonded_boundary", "LineString")),
+    "LineString as bonded_boundary": (_feature(LINE, kind="bonded_boundary"), ("bonded_boundary", "LineString")),
     "unknown kind": (_feature(bodies.polygon()["geometry"], kind="parking"), ("kind", "parking")),
     "latitude out of range": (_feature(NORTH_OF_POLE), ("latitude", "90")),
     "missing name": ({"type": "Feature", "geometry": BOWTIE, "properties": {"kind": "zone"}}, ("name",)),
     "width_m on a zone": (_feature(bodies.polygon()["geometry"], width_m=30), ("width_m", "corridor")),
     "not a Feature": (bodies.polygon()["geometry"], ("Feature",)),
-    "malformed coordinates": (_feature({"type": "Polygon", "coordinates": [[[110.0, 39.6], [110.1, 39.7]]]}),
-                              ("malformed",)),
+    "malformed coordinates": (
+        _feature({"type": "Polygon", "coordinates": [[[110.0, 39.6], [110.1, 39.7]]]}),
+        ("malformed",),
+    ),
 }
 
 
@@ -297,8 +310,9 @@ def test_device_with_unknown_profile_is_422(admin: Api) -> None:
 def test_device_profile_only_for_temp(admin: Api) -> None:
     _, profile_name = bodies.register_sensor(admin)
     new_id = uid("gps")
-    assert_refused(admin.put(f"/devices/{new_id}", {"kind": "gps", "name": "t", "profile": profile_name}),
-                   422, "profile", "temp")
+    assert_refused(
+        admin.put(f"/devices/{new_id}", {"kind": "gps", "name": "t", "profile": profile_name}), 422, "profile", "temp"
+    )
     assert_refused(admin.put(f"/devices/{new_id}", {"kind": "lidar", "name": "t"}), 422, "kind")
     assert_refused(admin.get(f"/devices/{new_id}"), 404)
 
@@ -329,10 +343,8 @@ def test_vehicle_terminal_used_by_another_vehicle_is_409(admin: Api) -> None:
 
 def test_vehicle_bad_fields_are_422(admin: Api) -> None:
     vehicle_id = uid("veh")
-    assert_refused(admin.put(f"/vehicles/{vehicle_id}", {**bodies.vehicle(), "tag_epc": "XYZ"}), 422,
-                   "tag_epc")
-    assert_refused(admin.put(f"/vehicles/{vehicle_id}", {**bodies.vehicle(), "low_soc_pct": 120}), 422,
-                   "low_soc_pct")
+    assert_refused(admin.put(f"/vehicles/{vehicle_id}", {**bodies.vehicle(), "tag_epc": "XYZ"}), 422, "tag_epc")
+    assert_refused(admin.put(f"/vehicles/{vehicle_id}", {**bodies.vehicle(), "low_soc_pct": 120}), 422, "low_soc_pct")
     body = bodies.vehicle()
     del body["plate"]
     assert_refused(admin.put(f"/vehicles/{vehicle_id}", body), 422, "plate")
@@ -348,8 +360,9 @@ def test_tag_with_unknown_vehicle_is_422(admin: Api) -> None:
 
 def test_tag_epc_must_be_hex(admin: Api) -> None:
     assert_refused(admin.put("/tags/NOT-HEX-AT-ALL-NOT-HEX-AT", bodies.tag()), 422, "epc")
-    assert_refused(admin.put(f"/tags/{bodies.epc()}", {**bodies.tag(), "customs_status": "free"}), 422,
-                   "customs_status")
+    assert_refused(
+        admin.put(f"/tags/{bodies.epc()}", {**bodies.tag(), "customs_status": "free"}), 422, "customs_status"
+    )
 
 
 # ---------------------------------------------------------------- release notes
@@ -374,9 +387,12 @@ def test_release_note_duplicate_id_is_409(dispatcher: Api, admin: Api) -> None:
 INVALID_NOTES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "valid_from after valid_until": (
         {"valid_from": "2026-11-25T20:00:00+08:00", "valid_until": "2026-11-25T08:00:00+08:00"},
-        ("valid_from", "valid_until")),
+        ("valid_from", "valid_until"),
+    ),
     "valid_from equal to valid_until": (
-        {"valid_from": "2026-11-25T08:00:00+08:00", "valid_until": "2026-11-25T00:00:00Z"}, ("valid_from",)),
+        {"valid_from": "2026-11-25T08:00:00+08:00", "valid_until": "2026-11-25T00:00:00Z"},
+        ("valid_from",),
+    ),
     "epc not hex": ({"epcs": ["ZZZZ" * 6]}, ("epcs",)),
     "epc too short": ({"epcs": ["ABCD"]}, ("epcs",)),
     "epc listed twice": ({"epcs": ["ABCD" * 6, "abcd" * 6]}, ("more than once",)),

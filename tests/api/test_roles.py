@@ -54,39 +54,51 @@ def _registered_tag(admin: Api) -> tuple[str, Any]:
 
 ENDPOINTS = [
     Endpoint("GET", "/geofences", Role.viewer, _fixed("/geofences")),
-    Endpoint("POST", "/geofences", Role.admin,
-             lambda a: ("/geofences", {**bodies.polygon(), "id": uid("gf")})),
-    Endpoint("GET", "/geofences/{fence_id}", Role.viewer,
-             lambda a: (f"/geofences/{bodies.register_geofence(a)}", None)),
-    Endpoint("PUT", "/geofences/{fence_id}", Role.admin,
-             lambda a: (f"/geofences/{uid('gf')}", bodies.corridor())),
-    Endpoint("DELETE", "/geofences/{fence_id}", Role.admin,
-             lambda a: (f"/geofences/{bodies.register_geofence(a)}", None)),
+    Endpoint("POST", "/geofences", Role.admin, lambda a: ("/geofences", {**bodies.polygon(), "id": uid("gf")})),
+    Endpoint(
+        "GET", "/geofences/{fence_id}", Role.viewer, lambda a: (f"/geofences/{bodies.register_geofence(a)}", None)
+    ),
+    Endpoint("PUT", "/geofences/{fence_id}", Role.admin, lambda a: (f"/geofences/{uid('gf')}", bodies.corridor())),
+    Endpoint(
+        "DELETE", "/geofences/{fence_id}", Role.admin, lambda a: (f"/geofences/{bodies.register_geofence(a)}", None)
+    ),
     Endpoint("GET", "/devices", Role.viewer, _fixed("/devices")),
-    Endpoint("GET", "/devices/{device_id}", Role.viewer,
-             lambda a: (f"/devices/{bodies.register_sensor(a)[0]}", None)),
-    Endpoint("PUT", "/devices/{device_id}", Role.admin,
-             lambda a: (f"/devices/{uid('gps')}", {"kind": "gps", "name": "truck terminal"})),
+    Endpoint("GET", "/devices/{device_id}", Role.viewer, lambda a: (f"/devices/{bodies.register_sensor(a)[0]}", None)),
+    Endpoint(
+        "PUT",
+        "/devices/{device_id}",
+        Role.admin,
+        lambda a: (f"/devices/{uid('gps')}", {"kind": "gps", "name": "truck terminal"}),
+    ),
     Endpoint("GET", "/profiles", Role.viewer, _fixed("/profiles")),
-    Endpoint("GET", "/profiles/{name}", Role.viewer,
-             lambda a: (f"/profiles/{bodies.register_sensor(a)[1]}", None)),
+    Endpoint("GET", "/profiles/{name}", Role.viewer, lambda a: (f"/profiles/{bodies.register_sensor(a)[1]}", None)),
     Endpoint("PUT", "/profiles/{name}", Role.admin, lambda a: (f"/profiles/{uid('prof')}", bodies.profile())),
     Endpoint("GET", "/vehicles", Role.viewer, _fixed("/vehicles")),
-    Endpoint("GET", "/vehicles/{vehicle_id}", Role.viewer,
-             lambda a: (f"/vehicles/{bodies.register_vehicle(a)}", None)),
-    Endpoint("PUT", "/vehicles/{vehicle_id}", Role.admin,
-             lambda a: (f"/vehicles/{uid('veh')}", bodies.vehicle())),
-    Endpoint("GET", "/vehicles/{vehicle_id}/track", Role.viewer,
-             lambda a: (f"/vehicles/{bodies.register_vehicle(a)}/track", None)),
+    Endpoint("GET", "/vehicles/{vehicle_id}", Role.viewer, lambda a: (f"/vehicles/{bodies.register_vehicle(a)}", None)),
+    Endpoint("PUT", "/vehicles/{vehicle_id}", Role.admin, lambda a: (f"/vehicles/{uid('veh')}", bodies.vehicle())),
+    Endpoint(
+        "GET",
+        "/vehicles/{vehicle_id}/track",
+        Role.viewer,
+        lambda a: (f"/vehicles/{bodies.register_vehicle(a)}/track", None),
+    ),
     Endpoint("GET", "/tags/{epc}", Role.viewer, _registered_tag),
     Endpoint("PUT", "/tags/{epc}", Role.admin, lambda a: (f"/tags/{bodies.epc()}", bodies.tag())),
     Endpoint("GET", "/release-notes", Role.viewer, _fixed("/release-notes")),
     Endpoint("GET", "/release-notes/{note_id}", Role.viewer, _release_note),
-    Endpoint("POST", "/release-notes", Role.dispatcher,
-             lambda a: ("/release-notes", bodies.release_note(bodies.register_vehicle(a)))),
+    Endpoint(
+        "POST",
+        "/release-notes",
+        Role.dispatcher,
+        lambda a: ("/release-notes", bodies.release_note(bodies.register_vehicle(a))),
+    ),
     Endpoint("GET", "/sensors", Role.viewer, _fixed("/sensors")),
-    Endpoint("GET", "/sensors/{device_id}/readings", Role.viewer,
-             lambda a: (f"/sensors/{bodies.register_sensor(a)[0]}/readings", None)),
+    Endpoint(
+        "GET",
+        "/sensors/{device_id}/readings",
+        Role.viewer,
+        lambda a: (f"/sensors/{bodies.register_sensor(a)[0]}/readings", None),
+    ),
 ]
 
 
@@ -109,11 +121,11 @@ def _openapi_operations(client: TestClient) -> set[tuple[str, str]]:
 
 @pytest.mark.parametrize("caller", CALLERS, ids=str)
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
-def test_role_matrix(endpoint: Endpoint, caller: str | Role, client: TestClient, admin: Api,
-                     headers: dict[Role, dict[str, str]]) -> None:
+def test_role_matrix(
+    endpoint: Endpoint, caller: str | Role, client: TestClient, admin: Api, headers: dict[Role, dict[str, str]]
+) -> None:
     path, body = endpoint.arrange(admin)
-    resp = client.request(endpoint.method, API + path, headers=_caller_headers(caller, headers),
-                          json=body)
+    resp = client.request(endpoint.method, API + path, headers=_caller_headers(caller, headers), json=body)
     if not isinstance(caller, Role):
         assert resp.status_code == 401, resp.text
         assert resp.headers.get("www-authenticate") == "Bearer"

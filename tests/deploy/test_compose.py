@@ -41,16 +41,30 @@ def compose() -> Path:
     return binary
 
 
-def run_config(compose: Path, tmp_path: Path, env: dict[str, str], compose_file: Path = COMPOSE_FILE,
-               *extra: str) -> subprocess.CompletedProcess[str]:
+def run_config(
+    compose: Path, tmp_path: Path, env: dict[str, str], compose_file: Path = COMPOSE_FILE, *extra: str
+) -> subprocess.CompletedProcess[str]:
     """`docker compose config` with exactly ``env``: no BONDWATCH_*/GF_* from the caller, no .env file."""
     empty_env_file = tmp_path / "empty.env"
     empty_env_file.write_text("")
     base = {k: v for k, v in os.environ.items() if not k.startswith(("BONDWATCH_", "GF_", "COMPOSE_"))}
     return subprocess.run(
-        [str(compose), "--project-directory", str(ROOT), "--env-file", str(empty_env_file),
-         "-f", str(compose_file), "config", *extra],
-        env={**base, **env}, capture_output=True, text=True, timeout=60, check=False,
+        [
+            str(compose),
+            "--project-directory",
+            str(ROOT),
+            "--env-file",
+            str(empty_env_file),
+            "-f",
+            str(compose_file),
+            "config",
+            *extra,
+        ],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -139,7 +153,10 @@ def test_datasource_uses_readonly_role() -> None:
 
 
 def test_broker_acl_matches_local_services() -> None:
-    deployed = {line.strip() for line in (ROOT / "deploy/mosquitto/acl").read_text().splitlines()
-                if line.strip() and not line.startswith("#")}
+    deployed = {
+        line.strip()
+        for line in (ROOT / "deploy/mosquitto/acl").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     local = {line.strip() for line in ACL.splitlines() if line.strip()}
     assert deployed == local

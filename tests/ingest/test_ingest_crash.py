@@ -21,8 +21,12 @@ BONDWATCH = str(Path(sys.executable).with_name("bondwatch"))
 
 
 def start_ingest(site: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([BONDWATCH, "ingest"], env={**os.environ, "BONDWATCH_SITE": site},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [BONDWATCH, "ingest"],
+        env={**os.environ, "BONDWATCH_SITE": site},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def test_kill_9_midstream_loses_and_doubles_nothing(
@@ -37,8 +41,15 @@ def test_kill_9_midstream_loses_and_doubles_nothing(
 
     ingest = start_ingest(site)
     try:
-        wait_for(lambda: db.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-                                    (f"bondwatch-ingest-{site}-1",)).fetchone()[0] == 1, timeout=30)
+        wait_for(
+            lambda: (
+                db.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (f"bondwatch-ingest-{site}-1",)
+                ).fetchone()[0]
+                == 1
+            ),
+            timeout=30,
+        )
 
         def publish_all() -> None:
             for i, m in enumerate(messages):
@@ -62,8 +73,10 @@ def test_kill_9_midstream_loses_and_doubles_nothing(
         time.sleep(1.0)
         assert stored_counts(db, site) == expected
         for kind, table in TABLES.items():
-            dup = db.execute(f"SELECT count(*) - count(DISTINCT (device_id, seq)) FROM {table} "
-                             "WHERE device_id LIKE %s", (f"{site}-%",)).fetchone()[0]
+            dup = db.execute(
+                f"SELECT count(*) - count(DISTINCT (device_id, seq)) FROM {table} WHERE device_id LIKE %s",
+                (f"{site}-%",),
+            ).fetchone()[0]
             assert dup == 0, f"{kind}: {dup} readings stored twice"
         dead = db.execute("SELECT count(*) FROM dead_letters WHERE topic LIKE %s", (f"bw/v1/{site}/%",)).fetchone()[0]
         assert dead == 0

@@ -33,8 +33,9 @@ def stored_counts(db: psycopg.Connection[tuple[Any, ...]], site: str) -> dict[st
 
 
 def dead_letters(db: psycopg.Connection[tuple[Any, ...]], site: str) -> list[tuple[str, bytes, str]]:
-    return db.execute("SELECT topic, payload, reason FROM dead_letters WHERE topic LIKE %s ORDER BY id",
-                      (f"bw/v1/{site}/%",)).fetchall()
+    return db.execute(
+        "SELECT topic, payload, reason FROM dead_letters WHERE topic LIKE %s ORDER BY id", (f"bw/v1/{site}/%",)
+    ).fetchall()
 
 
 def wait_for(predicate: Any, timeout: float = 120.0) -> None:
@@ -87,13 +88,17 @@ def test_latest_state_never_moves_back(
     topic = f"bw/v1/{site}/temp/{site}-cr-1"
     publisher.publish(topic, b'{"ts": "2026-11-25T10:00:00+08:00", "seq": 2, "temp_c": 3.5}')
     publisher.wait_acked()
-    wait_for(lambda: db.execute("SELECT count(*) FROM device_latest WHERE device_id = %s",
-                                (f"{site}-cr-1",)).fetchone()[0] == 1)
+    wait_for(
+        lambda: (
+            db.execute("SELECT count(*) FROM device_latest WHERE device_id = %s", (f"{site}-cr-1",)).fetchone()[0] == 1
+        )
+    )
     publisher.publish(topic, b'{"ts": "2026-11-25T09:59:00+08:00", "seq": 1, "temp_c": 9.5}')  # late
     publisher.wait_acked()
     wait_for(lambda: stored_counts(db, site)["temp"] == 2)
-    seq, temp = db.execute("SELECT seq, (reading->>'temp_c')::real FROM device_latest WHERE device_id = %s",
-                           (f"{site}-cr-1",)).fetchone()
+    seq, temp = db.execute(
+        "SELECT seq, (reading->>'temp_c')::real FROM device_latest WHERE device_id = %s", (f"{site}-cr-1",)
+    ).fetchone()
     assert (seq, temp) == (2, 3.5)
 
 
@@ -103,8 +108,11 @@ def test_status_messages_and_wrong_site(
     publisher.publish(f"bw/v1/{site}/status/{site}-gw-1", b'{"online": false, "ts": 1764000000000}', retain=False)
     publisher.publish(f"bw/v1/{site}/status/{site}-gw-2", b'[{"online": true, "ts": 1764000000000}]')
     publisher.wait_acked()
-    wait_for(lambda: db.execute("SELECT count(*) FROM device_status WHERE device_id = %s",
-                                (f"{site}-gw-1",)).fetchone()[0] == 1)
+    wait_for(
+        lambda: (
+            db.execute("SELECT count(*) FROM device_status WHERE device_id = %s", (f"{site}-gw-1",)).fetchone()[0] == 1
+        )
+    )
     wait_for(lambda: len(dead_letters(db, site)) == 1)
     assert db.execute("SELECT online FROM device_status WHERE device_id = %s", (f"{site}-gw-1",)).fetchone()[0] is False
     assert "not an array" in dead_letters(db, site)[0][2]
