@@ -8,6 +8,7 @@ import uvicorn
 
 from api.app import create_app
 from api.settings import ApiSettings
+from bondwatch.db.retention import RetentionJob
 from bondwatch.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -18,8 +19,10 @@ def run_api(settings: ApiSettings, with_ingest: bool) -> None:
     from ingest.settings import IngestSettings
 
     ingest = IngestService(load_settings(IngestSettings)) if with_ingest else None
-    if ingest is not None:
+    retention = RetentionJob(settings) if with_ingest else None
+    if ingest is not None and retention is not None:
         ingest.start()
+        retention.start()
     try:
         log.info("API on http://%s:%d/api/v1 (metrics on /metrics)", settings.api_host, settings.api_port)
         uvicorn.run(
@@ -30,5 +33,6 @@ def run_api(settings: ApiSettings, with_ingest: bool) -> None:
             access_log=False,
         )
     finally:
-        if ingest is not None:
+        if ingest is not None and retention is not None:
+            retention.stop()
             ingest.stop()

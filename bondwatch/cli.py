@@ -22,6 +22,8 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(services_app, name="services")
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+simulate_app = typer.Typer(help="Device simulators and scenarios.", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
 
 console = Console(stderr=True)
 
@@ -182,10 +184,26 @@ def edge(config: Annotated[Path, typer.Option("--config", help="Edge agent confi
     _not_yet("edge agents")
 
 
-@app.command("simulate", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def simulate() -> None:
-    """Device simulators and scenarios (not yet available)."""
-    _not_yet("simulators")
+@simulate_app.command("load")
+def simulate_load(
+    devices: Annotated[int, typer.Option(min=1, max=100_000, help="Simulated devices (gps, temp, rfid).")] = 30,
+    rate: Annotated[float, typer.Option(min=0.1, help="Messages per second, all devices together.")] = 30.0,
+    duration: Annotated[float, typer.Option(min=0, help="Seconds; 0 runs until interrupted.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed of the device traffic.")] = 716,
+) -> None:
+    """Publish contract readings straight to MQTT at a steady rate."""
+    from simulators.load import run_load
+
+    result = run_load(load_settings(CommonSettings), devices, rate, duration or None, seed)
+    typer.echo(f"published {result.published} messages in {result.seconds:.1f} s")
+
+
+@app.command("demo")
+def demo() -> None:
+    """The platform with simulated devices, for a first look: serve + simulate load."""
+    from bondwatch.demo import run_demo
+
+    run_demo()
 
 
 def _not_yet(what: str) -> None:

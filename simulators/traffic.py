@@ -36,6 +36,9 @@ class TrafficGenerator:
     site: str
     seed: int = 716
     devices_per_kind: int = 20
+    # Live traffic: readings stamped with the wall clock and seq starting from it, so a restarted
+    # simulator never reuses a seq. Otherwise a fixed, reproducible timeline.
+    live: bool = False
     rng: random.Random = field(init=False)
     _seq: dict[str, int] = field(default_factory=dict, init=False)
     _tick: int = field(default=0, init=False)
@@ -47,10 +50,11 @@ class TrafficGenerator:
         return f"{self.site}-{kind}-{self.rng.randrange(self.devices_per_kind):03d}"
 
     def reading(self, kind: str, device_id: str) -> dict[str, object]:
-        seq = self._seq.get(device_id, 0)
+        now = datetime.now(UTC)
+        seq = self._seq.get(device_id, int(now.timestamp() * 1000) if self.live else 0)
         self._seq[device_id] = seq + 1
         self._tick += 1
-        ts = BASE_TS + timedelta(milliseconds=self._tick * 250)
+        ts = now if self.live else BASE_TS + timedelta(milliseconds=self._tick * 250)
         # Both ts forms of the contract: integer milliseconds and RFC 3339 with the zone's offset.
         ts_value: object = (
             int(ts.timestamp() * 1000) if self._tick % 2 else ts.astimezone(CST).isoformat(timespec="milliseconds")

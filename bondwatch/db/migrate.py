@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 from psycopg import sql
 
+from bondwatch.db.retention import apply_native_policies
 from bondwatch.db.settings import DbSettings
 from bondwatch.errors import MigrationError
 
@@ -70,6 +71,7 @@ def migrate(settings: DbSettings) -> list[str]:
             if settings.db_readonly_url:
                 _ensure_login(conn, settings.db_readonly_url, "bondwatch_reader")
             conn.execute(GRANTS.encode())
+            apply_native_policies(conn, settings)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_ID,))
     return applied_now

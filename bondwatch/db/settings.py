@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from bondwatch.settings import CommonSettings
 
 
@@ -10,3 +12,5 @@ class DbSettings(CommonSettings):
     db_admin_url: str | None = None
     # The read-only login for dashboards; migrate creates it when set.
     db_readonly_url: str | None = None
+    # Readings older than this are dropped (customs keeps supervision records for three years).
+    db_retention_days: int = Field(default=1095, ge=30)
