@@ -57,7 +57,7 @@ def parse_feature(feature: dict[str, Any], fence_id: str) -> Geofence:
         raise GeofenceInvalid(f"a {kind} must be a {' or '.join(GEOMETRY_TYPES[kind])}, got {gtype!r}")
     try:
         geometry = shape(raw)
-    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, shapely.errors.GEOSException) as exc:
         raise GeofenceInvalid(f"geometry coordinates are malformed: {exc}") from None
     if geometry.is_empty:
         raise GeofenceInvalid("geometry is empty")

@@ -89,7 +89,9 @@ class Subscriber:
                 raise BrokerUnavailable(self.client_id, self._refused)
             if time.monotonic() > deadline:
                 raise BrokerUnavailable(self.client_id, f"no CONNACK within {timeout:.0f} s")
-            self._client.loop(timeout=0.1)
+            self._wait_socket(0.1)
+            if self._client.loop_read() != mqtt.MQTT_ERR_SUCCESS:
+                raise BrokerUnavailable(self.client_id, "connection closed during CONNECT")
 
     def poll(self, max_messages: int, wait_s: float) -> list[InboundMessage]:
         """Messages read from the socket: up to ``max_messages``, waiting at most ``wait_s``.
@@ -99,7 +101,6 @@ class Subscriber:
         """
         client = self._client
         deadline = time.monotonic() + wait_s
-        sock = client.socket()
         while len(self._received) < max_messages:
             before = len(self._received)
             rc = client.loop_read()
@@ -107,14 +108,26 @@ class Subscriber:
                 raise BrokerUnavailable(self.client_id, mqtt.error_string(rc) if rc else "connection lost")
             if len(self._received) == before:  # the socket had no whole packet
                 left = deadline - time.monotonic()
-                if left <= 0 or sock is None:
+                if left <= 0:
                     break
-                select.select([sock], [sock] if client.want_write() else [], [], left)
-                if client.want_write():
-                    client.loop_write()
+                self._wait_socket(left)
         client.loop_misc()  # keepalive
         out, self._received = self._received, []
         return out
+
+    def _wait_socket(self, timeout: float) -> None:
+        """Block until the socket is readable (or writable with output pending).
+
+        paho's own loop() would do this too, but it also creates a wake-up socket pair that then
+        costs a syscall for every PUBACK; this subscriber never needs waking from another thread.
+        """
+        sock = self._client.socket()
+        if sock is None:
+            raise BrokerUnavailable(self.client_id, "no socket")
+        writing = self._client.want_write()
+        select.select([sock], [sock] if writing else [], [], timeout)
+        if writing:
+            self._client.loop_write()
 
     def ack(self, messages: list[InboundMessage]) -> int:
         """PUBACK each message (in receive order) that came on the current connection."""
@@ -129,7 +142,6 @@ class Subscriber:
     def close(self) -> None:
         if self._connected:
             self._client.disconnect()
-            self._client.loop(timeout=0.1)
 
     # paho callbacks, run inside loop_read() on the worker's thread
     def _on_connect(

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Admin, Viewer
 from api.db import Conn
 from api.errors import Invalid
+from api.ids import IdPath
 from api.registry import RegistryTable
 
 router = APIRouter(prefix="/devices", tags=["devices"])
-DeviceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 TABLE = RegistryTable("devices", "device_id", ("kind", "name", "vehicle_id", "gate_id", "profile"), "device")
 
 
@@ -32,12 +32,12 @@ async def list_devices(who: Viewer, conn: Conn) -> list[dict[str, Any]]:
 
 
 @router.get("/{device_id}")
-async def get_device(device_id: DeviceId, who: Viewer, conn: Conn) -> dict[str, Any]:
+async def get_device(device_id: IdPath, who: Viewer, conn: Conn) -> dict[str, Any]:
     return await TABLE.get(conn, device_id)
 
 
 @router.put("/{device_id}")
-async def put_device(device_id: DeviceId, body: DeviceIn, who: Admin, conn: Conn) -> dict[str, Any]:
+async def put_device(device_id: IdPath, body: DeviceIn, who: Admin, conn: Conn) -> dict[str, Any]:
     if body.profile is not None and body.kind != "temp":
         raise Invalid("profile applies to temp devices only")
     return await TABLE.upsert(conn, device_id, body.model_dump())

@@ -14,14 +14,15 @@ from psycopg.types.json import Jsonb
 from api.auth import Admin, Viewer
 from api.db import Conn
 from api.errors import Conflict, Invalid, NotFound
+from api.ids import ID_PATTERN
 from bondwatch.geofence import Geofence, GeofenceInvalid, parse_feature
 
 router = APIRouter(prefix="/geofences", tags=["geofences"])
-ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+ID_RE = re.compile(ID_PATTERN)
 
 
 def _parse(feature: dict[str, Any], fence_id: str) -> Geofence:
-    if not ID_RE.match(fence_id):
+    if not ID_RE.fullmatch(fence_id):
         raise Invalid(f"geofence id {fence_id!r} must match [A-Za-z0-9_.-]{{1,64}}")
     try:
         return parse_feature(feature, fence_id)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import Admin, Viewer
 from api.db import Conn
+from api.ids import IdPath
 from api.registry import RegistryTable
 
 router = APIRouter(prefix="/profiles", tags=["profiles"])
-Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
 
 class ProfileIn(BaseModel):
@@ -41,10 +41,10 @@ async def list_profiles(who: Viewer, conn: Conn) -> list[dict[str, Any]]:
 
 
 @router.get("/{name}")
-async def get_profile(name: Name, who: Viewer, conn: Conn) -> dict[str, Any]:
+async def get_profile(name: IdPath, who: Viewer, conn: Conn) -> dict[str, Any]:
     return await TABLE.get(conn, name)
 
 
 @router.put("/{name}")
-async def put_profile(name: Name, body: ProfileIn, who: Admin, conn: Conn) -> dict[str, Any]:
+async def put_profile(name: IdPath, body: ProfileIn, who: Admin, conn: Conn) -> dict[str, Any]:
     return await TABLE.upsert(conn, name, body.model_dump())

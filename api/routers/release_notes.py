@@ -6,25 +6,25 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.auth import Dispatcher, Viewer
 from api.db import Conn
 from api.errors import Conflict, Invalid, NotFound
+from api.ids import EpcField, IdField, IdPath
 
 router = APIRouter(prefix="/release-notes", tags=["release notes"])
-NoteId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
-Epc = Annotated[str, Field(pattern=r"^(?:[0-9A-Fa-f]{4}){6,31}$")]
+Epc = EpcField
 COLUMNS = "id, vehicle_id, epcs, valid_from, valid_until, created_by, created_at"
 
 
 class ReleaseNoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    id: IdField
     vehicle_id: str
-    epcs: Annotated[list[Epc], Field(min_length=1, max_length=10_000)]
+    epcs: Annotated[list[EpcField], Field(min_length=1, max_length=10_000)]
     valid_from: AwareDatetime
     valid_until: AwareDatetime
 
@@ -57,7 +57,7 @@ async def list_notes(
 
 
 @router.get("/{note_id}")
-async def get_note(note_id: NoteId, who: Viewer, conn: Conn) -> dict[str, Any]:
+async def get_note(note_id: IdPath, who: Viewer, conn: Conn) -> dict[str, Any]:
     cur = await conn.cursor(row_factory=dict_row).execute(
         f"SELECT {COLUMNS} FROM release_notes WHERE id = %s", (note_id,)
     )

@@ -5,16 +5,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from psycopg.rows import dict_row
 
 from api.auth import Viewer
 from api.db import Conn
 from api.errors import Invalid, NotFound
+from api.ids import IdPath
 from api.timewindow import From, To, window
 
 router = APIRouter(prefix="/sensors", tags=["sensors"])
-DeviceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 BUCKET_RE = re.compile(r"^([1-9]\d{0,3})(s|m|h|d)$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -40,7 +40,7 @@ async def sensor_states(who: Viewer, conn: Conn) -> list[dict[str, Any]]:
 
 @router.get("/{device_id}/readings")
 async def readings(
-    device_id: DeviceId,
+    device_id: IdPath,
     who: Viewer,
     conn: Conn,
     request: Request,

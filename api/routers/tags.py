@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Admin, Viewer
 from api.db import Conn
+from api.ids import EpcPath
 from api.registry import RegistryTable
 
 router = APIRouter(prefix="/tags", tags=["tags"])
 # Same form as an RFID reading's epc: hex, 96..496 bits in whole 16-bit words.
-Epc = Annotated[str, Path(pattern=r"^(?:[0-9A-Fa-f]{4}){6,31}$")]
 TABLE = RegistryTable("tags", "epc", ("kind", "customs_status", "vehicle_id", "description"), "tag")
 
 
@@ -26,10 +26,10 @@ class TagIn(BaseModel):
 
 
 @router.get("/{epc}")
-async def get_tag(epc: Epc, who: Viewer, conn: Conn) -> dict[str, Any]:
+async def get_tag(epc: EpcPath, who: Viewer, conn: Conn) -> dict[str, Any]:
     return await TABLE.get(conn, epc.upper())
 
 
 @router.put("/{epc}")
-async def put_tag(epc: Epc, body: TagIn, who: Admin, conn: Conn) -> dict[str, Any]:
+async def put_tag(epc: EpcPath, body: TagIn, who: Admin, conn: Conn) -> dict[str, Any]:
     return await TABLE.upsert(conn, epc.upper(), body.model_dump())

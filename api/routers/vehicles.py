@@ -4,28 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Admin, Viewer
 from api.db import Conn
 from api.errors import NotFound
+from api.ids import EpcField, IdField, IdPath
 from api.registry import RegistryTable
 from api.timewindow import From, To, window
 
 router = APIRouter(prefix="/vehicles", tags=["vehicles"])
-VehicleId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 
 
 class VehicleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, Field(min_length=1, max_length=200)]
     plate: Annotated[str, Field(min_length=1, max_length=32)]
-    device_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    device_id: IdField
     bonded_transport: bool = False
     corridor_id: str | None = None
-    tag_epc: Annotated[str, Field(pattern=r"^(?:[0-9A-Fa-f]{4}){6,31}$")] | None = None
+    tag_epc: EpcField | None = None
     gps_lost_after_s: Annotated[int, Field(gt=0, le=86_400)] = 120
     low_soc_pct: Annotated[float, Field(ge=0, le=100)] = 20
 
@@ -50,12 +50,12 @@ async def vehicle_states(who: Viewer, conn: Conn) -> list[dict[str, Any]]:
 
 
 @router.get("/{vehicle_id}")
-async def get_vehicle(vehicle_id: VehicleId, who: Viewer, conn: Conn) -> dict[str, Any]:
+async def get_vehicle(vehicle_id: IdPath, who: Viewer, conn: Conn) -> dict[str, Any]:
     return await TABLE.get(conn, vehicle_id)
 
 
 @router.put("/{vehicle_id}")
-async def put_vehicle(vehicle_id: VehicleId, body: VehicleIn, who: Admin, conn: Conn) -> dict[str, Any]:
+async def put_vehicle(vehicle_id: IdPath, body: VehicleIn, who: Admin, conn: Conn) -> dict[str, Any]:
     values = body.model_dump()
     if values["tag_epc"]:
         values["tag_epc"] = values["tag_epc"].upper()
@@ -64,7 +64,7 @@ async def put_vehicle(vehicle_id: VehicleId, body: VehicleIn, who: Admin, conn: 
 
 @router.get("/{vehicle_id}/track")
 async def track(
-    vehicle_id: VehicleId, who: Viewer, conn: Conn, request: Request, start: From = None, end: To = None
+    vehicle_id: IdPath, who: Viewer, conn: Conn, request: Request, start: From = None, end: To = None
 ) -> dict[str, Any]:
     """Positions of the vehicle's terminal in [from, to), oldest first."""
     vehicle = await TABLE.get(conn, vehicle_id)

@@ -15,7 +15,8 @@ from bondwatch.contract.errors import ContractViolation
 PREFIX = "bw/v1"
 READING_KINDS = ("gps", "temp", "rfid")
 DEVICE_KINDS = (*READING_KINDS, "status")
-DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,7 @@ def parse_device_topic(topic: str) -> DeviceTopic:
     _, _, site, kind, device_id = parts
     if kind not in DEVICE_KINDS:
         raise ContractViolation(f"topic kind {kind!r} is not one of {', '.join(DEVICE_KINDS)}")
-    if not DEVICE_ID_RE.match(device_id):
+    if not DEVICE_ID_RE.fullmatch(device_id):
         raise ContractViolation(f"device_id {device_id!r} in topic does not match [A-Za-z0-9_.-]{{1,64}}")
     return DeviceTopic(site, kind, device_id)
 
