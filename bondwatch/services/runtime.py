@@ -93,6 +93,7 @@ def ensure_cached_root(settings: ServicesSettings) -> Path:
             return target
         if shutil.which("debootstrap") is None:
             log.info("installing debootstrap from the Debian archive")
+            subprocess.run(["apt-get", "update", "-qq"], check=True, stdout=subprocess.DEVNULL)
             subprocess.run(["apt-get", "install", "-y", "-qq", "debootstrap"], check=True, stdout=subprocess.DEVNULL)
         work = Path(tempfile.mkdtemp(prefix="build-", dir=settings.rootfs_cache))
         log.info("building a Debian %s root with %s (about a minute)", settings.debian_suite, ", ".join(ROOT_PACKAGES))
