@@ -113,6 +113,7 @@ def ensure_cached_root(settings: ServicesSettings) -> Path:
             shutil.rmtree(work, ignore_errors=True)
             tail = "\n".join(proc.stdout.splitlines()[-15:])
             raise ServiceError("rootfs", f"debootstrap failed ({proc.returncode}):\n{tail}")
+        os.chmod(work, 0o755)  # mkdtemp made it 0700: the services run as unprivileged users inside
         (work / ".complete").write_text(" ".join(ROOT_PACKAGES) + "\n")
         shutil.rmtree(target, ignore_errors=True)
         work.rename(target)
