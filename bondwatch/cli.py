@@ -179,9 +179,11 @@ def serve() -> None:
 
 
 @app.command("edge")
-def edge(config: Annotated[Path, typer.Option("--config", help="Edge agent config file.")]) -> None:
-    """Run an edge agent (not yet available)."""
-    _not_yet("edge agents")
+def edge(config: Annotated[Path, typer.Option("--config", help="Edge agent config file (TOML).")]) -> None:
+    """Run an edge agent: read the configured devices, queue on disk, publish to the broker."""
+    from edge.agent import run_agent
+
+    run_agent(config, load_settings(CommonSettings))
 
 
 @simulate_app.command("load")
@@ -204,11 +206,6 @@ def demo() -> None:
     from bondwatch.demo import run_demo
 
     run_demo()
-
-
-def _not_yet(what: str) -> None:
-    console.print(f"[yellow]{what}: not yet available in this version[/]")
-    raise typer.Exit(2)
 
 
 def main() -> None:

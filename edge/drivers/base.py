@@ -47,6 +47,16 @@ class Driver(ABC):
         self.rejected: Counter[str] = Counter()
         self.readings = 0
         self.last_error: str | None = None
+        self.setup()
+
+    def setup(self) -> None:
+        """Per-device state a driver needs once its options are parsed (decoders, smoothers)."""
+        return None
+
+    @property
+    def device_ids(self) -> list[str]:
+        """The device ids this driver publishes for (a bus of sensors has several)."""
+        return [self.device_id]
 
     @abstractmethod
     def run(self, stop: threading.Event) -> None:

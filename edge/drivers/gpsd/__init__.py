@@ -1,0 +1,3 @@
+from edge.drivers.gpsd.driver import GpsdDriver
+
+__all__ = ["GpsdDriver"]

@@ -1,0 +1,3 @@
+from edge.drivers.llrp.driver import LlrpDriver
+
+__all__ = ["LlrpDriver"]

@@ -1,0 +1,3 @@
+from edge.drivers.rfid_serial.driver import RfidSerialDriver
+
+__all__ = ["RfidSerialDriver"]

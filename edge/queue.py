@@ -1,0 +1,331 @@
+"""The durable store-and-forward queue of one edge agent, and the only place a reading gets its ``seq``.
+
+Durability
+    One SQLite file in WAL mode with ``synchronous=FULL``: :meth:`EdgeQueue.put` returns only after the
+    transaction holding the reading has been fsynced, so a reading that ``put`` returned for survives a
+    kill -9 and a power cut. A crash mid-transaction leaves the previous state (SQLite's own atomic
+    commit); there is no half-written reading to repair on the next start.
+
+seq
+    Each device's next ``seq`` lives in table ``seqs`` and is advanced in the same transaction that
+    stores the reading. Deleting acknowledged readings never touches it, so after any restart, even a
+    kill -9, the next ``seq`` is above every one ever handed out, whether it is still queued or long
+    acknowledged. A device new to the queue starts at 0.
+
+    Consequence for operations: the queue file is *state*, not a cache. Deleting it restarts every
+    device at seq 0, and the platform, which stores ``(device_id, seq)`` once, would take the new
+    readings for repeats of old ones and drop them. The agent must never delete or recreate it; after
+    a real loss of the file, give the devices new ids (or move their old rows out of the platform)
+    before the agent runs again.
+
+Bound
+    At ``max_readings`` rows, policy ``drop_oldest`` (the default) deletes the oldest rows in the same
+    transaction as the new ones and counts them in ``bondwatch_edge_queue_dropped``: during a long
+    outage recent data is worth more than old data. ``refuse_new`` raises :class:`QueueFull` instead
+    and stores nothing (a ``put_many`` that does not fit is refused whole), for sites where the oldest
+    readings are the evidence and the driver should rather stop.
+
+Disk full and I/O errors
+    Any SQLite failure (disk full, I/O error, read-only or corrupt file) rolls the transaction back and
+    raises :class:`QueueStorageError`, which names the file and SQLite's error name. Nothing already
+    stored is lost or dropped to make room, and a refused ``put`` consumes no seq; the caller (the
+    agent's sink) counts and logs it, and every further ``put`` fails the same way until there is room
+    again. The queue never drops readings silently because of the disk.
+
+Threads
+    Several driver threads put while the publisher thread peeks and deletes. One connection guarded
+    by a lock serves all of them: SQLite serialises writers anyway, every statement here is short, and
+    a single connection keeps the in-memory depth counter exact without reading ``count(*)`` (a full
+    scan) on every call. Ids come from ``AUTOINCREMENT`` and so never repeat, even when the queue runs
+    empty, which lets the publisher page with ``peek(after_id=...)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import orjson
+
+from bondwatch.contract.topics import DEVICE_ID_RE, READING_KINDS
+from edge import metrics
+from edge.errors import EdgeError, QueueFull
+from edge.readings import Reading, payload
+
+log = logging.getLogger(__name__)
+
+Policy = Literal["drop_oldest", "refuse_new"]
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS queue (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind        TEXT    NOT NULL,
+    device_id   TEXT    NOT NULL,
+    seq         INTEGER NOT NULL,
+    payload     BLOB    NOT NULL,
+    enqueued_at REAL    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seqs (
+    device_id TEXT PRIMARY KEY,
+    next_seq  INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+_DROP_LOG_EVERY_S = 60.0
+# Rows per DELETE statement: well under SQLite's bound-variable limit on every version.
+_DELETE_CHUNK = 500
+
+
+class QueueStorageError(EdgeError):
+    """The queue's SQLite file could not be opened, read or written (disk full, I/O error, corrupt file)."""
+
+    def __init__(self, path: Path, message: str, *, disk_full: bool = False) -> None:
+        super().__init__(f"edge queue {path}: {message}")
+        self.path = path
+        self.disk_full = disk_full
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedReading:
+    """One stored reading: its contract payload (JSON object bytes) and where it goes."""
+
+    id: int
+    kind: str
+    device_id: str
+    seq: int
+    payload: bytes
+    enqueued_at: float  # epoch seconds
+
+
+class EdgeQueue:
+    """Durable FIFO of readings on one SQLite file; assigns each device's ``seq``. Thread-safe."""
+
+    def __init__(self, path: Path, max_readings: int = 1_000_000, policy: Policy = "drop_oldest") -> None:
+        if max_readings < 1:
+            raise ValueError(f"max_readings must be at least 1, got {max_readings}")
+        if policy not in ("drop_oldest", "refuse_new"):
+            raise ValueError(f"policy must be 'drop_oldest' or 'refuse_new', got {policy!r}")
+        self.path = Path(path)
+        self.max_readings = max_readings
+        self.policy: Policy = policy
+        self._lock = threading.Lock()
+        self._closed = False
+        self._dropped_unlogged = 0
+        self._last_drop_log = -_DROP_LOG_EVERY_S
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise QueueStorageError(self.path, f"cannot create its directory: {exc}") from exc
+        try:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        except sqlite3.Error as exc:
+            raise self._storage_error("cannot open", exc) from exc
+        try:
+            mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                # Without WAL (e.g. some network file systems) readers would block writers; refuse early.
+                raise QueueStorageError(self.path, f"file system does not support WAL (journal_mode={mode})")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            # Keep the WAL from growing without bound after a burst; it is truncated to this after checkpoints.
+            self._conn.execute("PRAGMA journal_size_limit=67108864")
+            self._conn.executescript(_SCHEMA)
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            elif version != SCHEMA_VERSION:
+                raise QueueStorageError(self.path, f"schema version {version}, this agent knows {SCHEMA_VERSION}")
+            self._depth = int(self._conn.execute("SELECT count(*) FROM queue").fetchone()[0])
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise self._storage_error("cannot open", exc) from exc
+        except QueueStorageError:
+            self._conn.close()
+            raise
+        metrics.QUEUE_DEPTH.set(self._depth)
+        log.info("edge queue %s open: %d readings waiting", self.path, self._depth)
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def put(self, kind: str, device_id: str, reading: Reading) -> int:
+        """Store one reading durably and return the ``seq`` it was given.
+
+        Raises :class:`QueueFull` (policy ``refuse_new``), :class:`QueueStorageError` (disk), or
+        ``ValueError`` for a kind or device id that could never be published.
+        """
+        return self.put_many([(kind, device_id, reading)])[0]
+
+    def put_many(self, items: Iterable[tuple[str, str, Reading]]) -> list[int]:
+        """Store several readings in one transaction (one fsync); their seqs, in order. All or nothing."""
+        batch = list(items)
+        for kind, device_id, reading in batch:
+            _check(kind, device_id, reading)
+        if not batch:
+            return []
+        with self._lock:
+            self._check_open()
+            if self.policy == "refuse_new" and self._depth + len(batch) > self.max_readings:
+                raise QueueFull(
+                    f"edge queue {self.path}: {self._depth} of {self.max_readings} readings stored, "
+                    f"{len(batch)} more refused (policy refuse_new)"
+                )
+            now = time.time()
+            seqs: list[int] = []
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    next_seq: dict[str, int] = {}
+                    rows = []
+                    for kind, device_id, reading in batch:
+                        if device_id not in next_seq:
+                            found = self._conn.execute(
+                                "SELECT next_seq FROM seqs WHERE device_id = ?", (device_id,)
+                            ).fetchone()
+                            next_seq[device_id] = int(found[0]) if found else 0
+                        seq = next_seq[device_id]
+                        next_seq[device_id] = seq + 1
+                        seqs.append(seq)
+                        rows.append((kind, device_id, seq, orjson.dumps(payload(reading, seq)), now))
+                    self._conn.executemany(
+                        "INSERT INTO queue (kind, device_id, seq, payload, enqueued_at) VALUES (?, ?, ?, ?, ?)", rows
+                    )
+                    self._conn.executemany(
+                        "INSERT INTO seqs (device_id, next_seq) VALUES (?, ?) "
+                        "ON CONFLICT (device_id) DO UPDATE SET next_seq = excluded.next_seq",
+                        list(next_seq.items()),
+                    )
+                    dropped = 0
+                    overflow = self._depth + len(batch) - self.max_readings
+                    if overflow > 0:  # only reachable with drop_oldest
+                        dropped = self._conn.execute(
+                            "DELETE FROM queue WHERE id IN (SELECT id FROM queue ORDER BY id LIMIT ?)", (overflow,)
+                        ).rowcount
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+            except sqlite3.Error as exc:
+                raise self._storage_error(f"cannot store {len(batch)} reading(s)", exc) from exc
+            self._depth += len(batch) - dropped
+            metrics.QUEUE_DEPTH.set(self._depth)
+        if dropped:
+            metrics.QUEUE_DROPPED.inc(dropped)
+            self._log_drops(dropped)
+        return seqs
+
+    def emit(self, device_id: str, reading: Reading) -> None:
+        """The drivers' :class:`edge.drivers.base.Sink`: ``put`` under the reading's own kind."""
+        self.put(reading.kind, device_id, reading)
+
+    # -- reading and acknowledging -----------------------------------------------------------------
+
+    def peek(self, limit: int, after_id: int = 0) -> list[QueuedReading]:
+        """Up to ``limit`` stored readings, oldest first, with ids above ``after_id``; nothing is removed."""
+        with self._lock:
+            self._check_open()
+            try:
+                rows = self._conn.execute(
+                    "SELECT id, kind, device_id, seq, payload, enqueued_at FROM queue WHERE id > ? ORDER BY id LIMIT ?",
+                    (after_id, limit),
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise self._storage_error("cannot read", exc) from exc
+        return [QueuedReading(r[0], r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows]
+
+    def delete(self, ids: Sequence[int]) -> None:
+        """Remove readings (the broker acknowledged them); ids already gone are ignored."""
+        if not ids:
+            return
+        with self._lock:
+            self._check_open()
+            removed = 0
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for start in range(0, len(ids), _DELETE_CHUNK):
+                        chunk = ids[start : start + _DELETE_CHUNK]
+                        marks = ",".join("?" * len(chunk))
+                        removed += self._conn.execute(f"DELETE FROM queue WHERE id IN ({marks})", tuple(chunk)).rowcount
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+            except sqlite3.Error as exc:
+                raise self._storage_error(f"cannot delete {len(ids)} reading(s)", exc) from exc
+            self._depth -= removed
+            metrics.QUEUE_DEPTH.set(self._depth)
+
+    def depth(self) -> int:
+        """Readings stored and not yet deleted."""
+        return self._depth
+
+    def next_seq(self, device_id: str) -> int:
+        """The seq the device's next reading will get (0 for a device the queue has never seen)."""
+        with self._lock:
+            self._check_open()
+            try:
+                found = self._conn.execute("SELECT next_seq FROM seqs WHERE device_id = ?", (device_id,)).fetchone()
+            except sqlite3.Error as exc:
+                raise self._storage_error("cannot read", exc) from exc
+        return int(found[0]) if found else 0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._conn.close()
+            except sqlite3.Error as exc:
+                log.warning("edge queue %s: error on close: %s", self.path, exc)
+
+    def __enter__(self) -> EdgeQueue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise QueueStorageError(self.path, "queue is closed")
+
+    def _log_drops(self, dropped: int) -> None:
+        # A full queue drops on every put during a long outage: one line a minute, not one per reading.
+        with self._lock:
+            self._dropped_unlogged += dropped
+            now = time.monotonic()
+            if now - self._last_drop_log < _DROP_LOG_EVERY_S:
+                return
+            count, self._dropped_unlogged, self._last_drop_log = self._dropped_unlogged, 0, now
+        log.warning("edge queue %s full (%d readings): dropped the %d oldest", self.path, self.max_readings, count)
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:  # SQLite may already have rolled back on I/O errors
+                log.debug("edge queue %s: rollback: %s", self.path, exc)
+
+    def _storage_error(self, what: str, exc: sqlite3.Error) -> QueueStorageError:
+        code = getattr(exc, "sqlite_errorcode", None)
+        name = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+        disk_full = code == sqlite3.SQLITE_FULL
+        # Not logged here: the caller decides (the publisher retries and rate-limits its log lines).
+        return QueueStorageError(self.path, f"{what}: {exc} ({name})", disk_full=disk_full)
+
+
+def _check(kind: str, device_id: str, reading: Reading) -> None:
+    # A row that can never become a valid topic would block its device's replay forever; refuse it here.
+    if kind not in READING_KINDS:
+        raise ValueError(f"kind {kind!r} is not one of {', '.join(READING_KINDS)}")
+    if kind != reading.kind:
+        raise ValueError(f"kind {kind!r} does not match the reading ({type(reading).__name__} is {reading.kind!r})")
+    if not DEVICE_ID_RE.fullmatch(device_id):
+        raise ValueError(f"device_id {device_id!r} does not match [A-Za-z0-9_.-]{{1,64}}")
