@@ -228,8 +228,9 @@ def bondwatch(services: LocalServices, args: argparse.Namespace, db_url: str) ->
             per = int(rate * args.step_seconds) // args.devices
             result = run_pipeline("", services, site, f"bench{step}", args.devices, per, db_url, rate)
             kept_up = result.delivered == result.messages and result.lag <= MAX_LAG_S
-            console.print(f"  offered {rate:,.0f} msg/s: committed {result.rate:,.0f} msg/s, last row "
-                          f"{result.lag:.2f} s after the last publish ({'kept up' if kept_up else 'fell behind'})")  # fmt: skip
+            verdict = "kept up" if kept_up else "fell behind"
+            console.print(f"  offered {rate:,.0f} msg/s: committed {result.rate:,.0f} msg/s, "
+                          f"last row {result.lag:.2f} s after the last publish ({verdict})")  # fmt: skip
             if not kept_up:
                 break
             best = result

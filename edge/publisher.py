@@ -37,8 +37,9 @@ In flight
     connection, so the broker sees each device's readings in order. Acknowledged row ids are deleted
     after each network loop pass, in one transaction: deleting late costs at most a duplicate after a
     crash, deleting early could lose a reading. A PUBACK with a failure reason code (MQTT 5) keeps the
-    rows and ends the connection; they go again after the backoff. Duplicates are fine (the platform
-    stores ``(device_id, seq)`` once), losses are not.
+    rows and ends the connection with a normal DISCONNECT (no false will); they go again after the
+    backoff, so a permanent refusal (an ACL) stalls the queue loudly instead of dropping data.
+    Duplicates are fine (the platform stores ``(device_id, seq)`` once), losses are not.
 
 Batching
     The queue is read a window of rows at a time. Within a window, rows are grouped per

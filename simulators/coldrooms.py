@@ -3,7 +3,7 @@
 Pure model: no I/O and no clock of its own; the caller passes the time in (and, if it wants, the outdoor
 temperature). Deterministic for a seed: each room draws its door openings and defrost times from its own
 ``random.Random`` seeded from the store's seed and the room id, and its sensor noise from another, so reading more
-often or injecting a fault into one room leaves the other rooms' histories unchanged.
+often never changes a room's temperatures, and a fault injected into one room leaves the others as they were.
 
 **Thermal model** (one lumped node per room, the air the probe sits in)::
 
@@ -18,19 +18,20 @@ solved exactly over each sub-step (at most 10 s; door, defrost and fault times s
   January, +22 °C in July, a 12 °C daily range);
 - τ_wall = 8 h for chilled rooms (100 mm PU panels) and 10 h for frozen ones (150 mm), with the product load's
   thermal mass lumped in;
-- τ_door = 20 min with the door open (strip curtain), 40 min for frozen rooms (strip and air curtain, rapid door);
+- τ_door = 30 min with the door open (a strip curtain limits the exchange), 60 min for frozen rooms (strip and
+  air curtain); a 3-minute opening of a chilled room on a summer afternoon lifts the air about 2 °C;
 - the refrigeration unit, when running, pulls the air toward the coil's supply temperature, 6 °C (chilled) or
-  8 °C (frozen) below the setpoint, with τ_cool = 30 min: the capacity a room needs to recover from a door
-  opening within a quarter of an hour on a hot day;
+  8 °C (frozen) below the setpoint, with τ_cool = 20 min: the capacity a room needs to recover from a door
+  opening within about a quarter of an hour on a hot day, and to cycle on for minutes, off for half an hour;
 - an on/off thermostat with a deadband around the setpoint starts it above ``setpoint + deadband/2`` and stops it
   below ``setpoint - deadband/2``; rooms kept above 0 °C also have a heater (Ordos winters would otherwise pull a
   fruit or wine room below its minimum) that runs below the deadband by a further 0.3 °C, toward setpoint + 6 °C
-  with τ_heat = 2 h;
+  with τ_heat = 30 min;
 - defrost every 6-8 h for 20-30 min: the compressor stops; rooms at or above 0 °C defrost off-cycle (the fans run,
-  about +0.5 °C/h of fan heat), frozen rooms with electric coil heaters (+5 °C/h of heat reaching the air), so a
-  frozen room rises 3-4 °C and a chilled room about 1 °C before the unit pulls it back;
+  about +0.5 °C/h of fan heat), frozen rooms with electric coil heaters (+5 °C/h of heat reaching the air), so in
+  summer a frozen room rises 3-4 °C and a chilled room about 1 °C before the unit pulls it back;
 - doors open at random a few times an hour (a Poisson process, the rate depends on the product) for 30-180 s
-  (frozen rooms 30-120 s, which have rapid doors; the pharma room 30-90 s, its procedures say so).
+  (frozen rooms 30-120 s, with rapid doors; the pharma room 30-90 s, as its handling procedures require).
 
 Humidity relaxes toward the product's target with τ = 30 min, 5 % lower while the coil runs (it condenses
 water), toward the dock's 45 % (the dry plateau air) with τ = 5 min while the door is open.
@@ -38,9 +39,13 @@ water), toward the dock's 45 % (the dry plateau air) with τ = 5 min while the d
 **Sensor**: ±0.1 °C uniform noise on the air temperature, ±1 % on humidity, a 3.6 V lithium-thionyl chloride cell
 whose voltage sags 4 mV per °C below 0 °C.
 
+Alarm delays in the profiles (15-60 min) are long enough that these routine bumps, even two doors in quick
+succession during a summer defrost, stay shorter than the delay.
+
 **Faults**: :meth:`ColdStore.fail_compressor` stops the unit from a given time (until
-:meth:`ColdStore.repair_compressor`), and the room warms toward the dock temperature: a chilled room passes its
-maximum within about one to two hours and stays out; :meth:`ColdStore.hold_door_open` props a door open.
+:meth:`ColdStore.repair_compressor`), and the room warms toward the dock temperature: on a summer day chilled and
+frozen rooms pass their maximum within about an hour and stay out; in winter the cold dock can hold a chilled room
+in range for hours, or for good. :meth:`ColdStore.hold_door_open` props a door open.
 """
 
 from __future__ import annotations

@@ -29,11 +29,13 @@ Cd about 0.6 on 9.7 m²), η_drive = 0.85 (battery to wheel, including stop-and-
 P_aux = 2.5 kW (air compressor, steering pump, cab), k_cold = 0.008 per °C for BEV (battery and cab heating; about
 +20 % at -15 °C) and 0.004 for FCEV (the stack's waste heat warms the cab), k_hot = 0.15 kW per °C of air
 conditioning. Flat, 20 °C, 49 t: 1.21 kWh/km at 40 km/h, 1.35 at 60, 1.56 at 80, inside the 1.1-1.6 kWh/km that
-loaded battery tractors use; empty (18.5 t) about 0.7. Every figure the model can produce lies in
-:data:`KWH_PER_KM_RANGE`; a shift's mix of empty and loaded legs averages 0.7-1.3.
+loaded battery tractors use (:data:`LOADED_KWH_PER_KM_BAND`); empty (18.5 t) about 0.7. Over a shift, with its mix
+of empty and loaded legs, slow driving inside the zone and the corridors' gentle grades, a truck averages
+0.8-1.2 kWh/km, within :data:`SHIFT_KWH_PER_KM_BAND`.
 
 **Hydrogen**: kg = fuel-cell electrical output / (33.33 kWh/kg lower heating value × 0.52 system efficiency), so a
-loaded 49 t truck uses 7.0-9.0 kg per 100 km at 40-80 km/h. The fuel cell follows the traction demand up to its
+loaded 49 t truck uses 7-9 kg per 100 km at 40-80 km/h, and a shift averages 5-7 kg per 100 km
+(:data:`SHIFT_H2_KG_PER_100KM_BAND`). The fuel cell follows the traction demand up to its
 rating and tops the buffer battery up toward 65 %; demand above the rating is drawn from the battery.
 
 **Charging**: when the state of charge is below 40 % (or the next round trip would leave less than 25 %) a truck
@@ -42,13 +44,14 @@ habitually leaves it later (25 % / 12 %), so ``low_soc`` (below 20 %) happens no
 refuel below 30 % of the tank or when the next trip would leave less than 15 %. Chargers and dispensers are shared:
 a truck waits (``idle``) when all are busy.
 
-Reported: ``energy_kwh`` is the BEV's cumulative traction energy drawn from the pack (never decreasing; charging does
-not count), ``h2_kg`` the FCEV's cumulative hydrogen consumed; an FCEV's ``soc_pct`` is its buffer battery's.
+Reported: ``energy_kwh`` is the BEV's cumulative energy drawn from the pack for traction and auxiliaries (never
+decreasing; charging does not count), ``h2_kg`` the FCEV's cumulative hydrogen consumed; an FCEV's ``soc_pct`` is its buffer battery's.
 GNSS noise is 1.5 m (1 σ) per axis.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections import deque
@@ -80,7 +83,9 @@ K_HOT_KW = 0.15
 H2_LHV_KWH_PER_KG = 33.33
 FC_SYSTEM_EFFICIENCY = 0.52
 FC_BATTERY_TARGET_PCT = 65.0
-KWH_PER_KM_RANGE = (0.45, 2.6)  # the model's whole envelope: empty to 49 t, 5-85 km/h, ±1 % grade, -30..+40 °C
+LOADED_KWH_PER_KM_BAND = (1.1, 1.6)  # 49 t, flat, 20 °C, 40-80 km/h
+SHIFT_KWH_PER_KM_BAND = (0.7, 1.4)  # a BEV's average over a shift of mixed trips, any season
+SHIFT_H2_KG_PER_100KM_BAND = (4.0, 8.5)  # an FCEV's average over such a shift
 
 A_ACC = 0.4  # m/s², a loaded heavy truck pulling away
 A_DEC = 0.8  # m/s², comfortable braking
@@ -165,7 +170,8 @@ def _epc96(header: int, filter_value: int, company_prefix: str, reference: str, 
         raise ValueError("serial must fit 38 bits and filter 3 bits")
     partition, prefix_bits, ref_bits = _PARTITIONS[len(company_prefix)]
     value = header
-    for bits, part in ((3, filter_value), (3, partition), (prefix_bits, int(company_prefix)), (ref_bits, int(reference))):
+    fields = ((3, filter_value), (3, partition), (prefix_bits, int(company_prefix)), (ref_bits, int(reference)))
+    for bits, part in fields:
         value = (value << bits) | part
     value = (value << 38) | serial
     return f"{value:024X}"
@@ -324,7 +330,7 @@ class _Drive(_Action):
     seg_m: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.seg_m = [geo.distance_m(a, b) for a, b in zip(self.points, self.points[1:], strict=False)]
+        self.seg_m = [geo.distance_m(a, b) for a, b in itertools.pairwise(self.points)]
 
     def remaining_m(self) -> float:
         return sum(self.seg_m[self.seg :]) - self.along_m
@@ -495,7 +501,7 @@ class Fleet:
 
     def gate_passages(self, now: datetime) -> list[GatePassage]:
         """The passages up to ``now`` not returned before, oldest first."""
-        due = [p for p in self._passages if p.ts <= now]
+        due = sorted((p for p in self._passages if p.ts <= now), key=lambda p: (p.ts, p.vehicle_id))
         self._passages = [p for p in self._passages if p.ts > now]
         return due
 
@@ -588,7 +594,8 @@ class Fleet:
     def _consume(self, truck: Truck, km: float, speed_kmh: float, grade: float, seconds: float) -> None:
         t_amb = self._ambient
         traction = road_load_kwh_per_km(truck.gross_t, speed_kmh, grade) * km
-        kwh = traction * _temperature_factor(truck.powertrain, t_amb) + _aux_kw(truck.powertrain, t_amb) * seconds / 3600
+        aux = _aux_kw(truck.powertrain, t_amb) * seconds / 3600
+        kwh = traction * _temperature_factor(truck.powertrain, t_amb) + aux
         if truck.powertrain == "bev":
             truck.energy_kwh += max(0.0, kwh)
             truck.soc_pct = min(100.0, max(0.0, truck.soc_pct - kwh / truck.battery_kwh * 100.0))

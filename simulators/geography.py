@@ -23,6 +23,7 @@ Also the site's climate (:func:`ambient_c`), which the fleet and cold-room model
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -347,7 +348,7 @@ def bearing_deg(a: LonLat, b: LonLat) -> float:
 
 
 def polyline_length_m(points: list[LonLat]) -> float:
-    return sum(distance_m(a, b) for a, b in zip(points, points[1:], strict=False))
+    return sum(distance_m(a, b) for a, b in itertools.pairwise(points))
 
 
 def _rect(lon: float, lat: float, dlon: float, dlat: float) -> tuple[LonLat, ...]:

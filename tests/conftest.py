@@ -27,7 +27,8 @@ from bondwatch.services.settings import ServicesSettings
 from bondwatch.settings import MqttTarget, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_DB = "bondwatch_test"
+# One database per test session (by pid), so concurrent sessions never drop each other's.
+TEST_DB = f"bondwatch_test_{os.getpid()}"
 SHARED_TESTDATA = ROOT.parent / "shared" / "testdata"
 
 
@@ -47,7 +48,12 @@ def test_env(services: LocalServices) -> Iterator[dict[str, str]]:
     """BONDWATCH_* variables that point every component at the test database; set for the session."""
     base = load_settings(DbSettings)
     assert base.db_admin_url, "services.env has no admin URL"
-    with psycopg.connect(_with_db(base.db_admin_url, "postgres"), autocommit=True) as conn:
+    admin = _with_db(base.db_admin_url, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'bondwatch_test_%'").fetchall():
+            pid = int(name.rsplit("_", 1)[1])
+            if not Path(f"/proc/{pid}").exists():  # left by a session that died
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         conn.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {TEST_DB}")
     env = {
@@ -68,6 +74,8 @@ def test_env(services: LocalServices) -> Iterator[dict[str, str]]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ Sentences are built with pynmea2, so their checksums are right unless a fault sa
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -72,9 +73,5 @@ class GnssTerminal(SerialDevice):
         if position is None:
             return []
         if self.clock_skew:
-            position = Position(**{**_fields(position), "ts": position.ts + self.clock_skew})
+            position = dataclasses.replace(position, ts=position.ts + self.clock_skew)
         return nmea_sentences(position, self.talker)
-
-
-def _fields(p: Position) -> dict[str, object]:
-    return {name: getattr(p, name) for name in p.__dataclass_fields__}

@@ -1,16 +1,17 @@
-"""The site layout: every geofence is one the API accepts, and routes keep to the boundary, the gate and the corridor."""
+"""The site layout: every geofence is one the API accepts; routes keep to the boundary, the gate and the corridor."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import cache
 
+import numpy as np
 import pytest
 import shapely
 from pyproj import Transformer
 from shapely.geometry import LineString, Point
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform
 
 from bondwatch.geofence import parse_feature
 from simulators import geography as geo
@@ -19,9 +20,13 @@ TO_UTM = Transformer.from_crs("EPSG:4326", "EPSG:32649", always_xy=True)  # UTM 
 
 
 def utm(geometry: BaseGeometry) -> BaseGeometry:
-    return transform(TO_UTM.transform, geometry)
+    def project(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack(TO_UTM.transform(xy[:, 0], xy[:, 1]))
+
+    return shapely.transform(geometry, project)
 
 
+@cache
 def fences() -> dict[str, BaseGeometry]:
     return {f["id"]: parse_feature(f, f["id"]).geometry for f in geo.geofence_features()}
 
@@ -101,7 +106,7 @@ def test_route_starts_inside_passes_its_gate_and_keeps_to_the_corridor(destinati
 
 
 def test_route_refuses_the_wrong_gate_or_unknown_places() -> None:
-    with pytest.raises(ValueError, match="served through gate-n1"):
+    with pytest.raises(ValueError, match="served through 'gate-n1'"):
         geo.route("gate-s1", "dongsheng-dc")
     with pytest.raises(ValueError, match="unknown destination"):
         geo.route("gate-n1", "beijing")
