@@ -471,20 +471,22 @@ class ColdStore:
         return math.inf if at is None else (at - self._epoch).total_seconds()
 
     def _advance(self, room: ColdRoom, t: float, end: float, dock: float) -> None:
-        failed = (self._seconds(room.failed_from), self._seconds(room.failed_until) if room.failed_from else math.inf)
+        failed = (math.inf, math.inf)
+        if room.failed_from is not None:
+            failed = (self._seconds(room.failed_from), self._seconds(room.failed_until))
         held = [(self._seconds(a), self._seconds(b)) for a, b in room.held_open]
         moments = [m for m in (*failed, *(x for pair in held for x in pair)) if t < m < end]
         while t < end - 1e-9:
             self._events(room, t, held)
-            broken = failed[0] <= t < failed[1]
-            self._control(room, broken)
+            self._control(room, failed[0] <= t < failed[1])
+            # After _events every scheduled moment lies beyond t.
             nxt = min(
                 end,
                 t + SUBSTEP_S,
-                room.door_close_s if room.door_close_s > t else math.inf,
-                room.next_door_s if room.next_door_s > t else math.inf,
-                room.defrost_end_s if room.defrost_end_s > t else math.inf,
-                room.next_defrost_s if room.next_defrost_s > t else math.inf,
+                room.door_close_s,
+                room.next_door_s,
+                room.defrost_end_s,
+                room.next_defrost_s,
                 *(m for m in moments if m > t),
             )
             self._integrate(room, nxt - t, dock)
@@ -506,7 +508,7 @@ class ColdStore:
             room.defrosting = True
             room.defrost_end_s = t + rng.uniform(*DEFROST_LASTS_S)
             room.next_defrost_s = t + rng.uniform(*DEFROST_EVERY_S)
-        room.door_open = room.routine_door_open or any(a <= t < b for a, b in held)
+        room.door_open = room.routine_door_open or (bool(held) and any(a <= t < b for a, b in held))
 
     def _control(self, room: ColdRoom, broken: bool) -> None:
         """The thermostat: compressor above the deadband, heater (rooms above 0 °C) below it."""

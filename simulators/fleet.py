@@ -1,8 +1,8 @@
 """A fleet of zero-carbon heavy trucks serving the Ordos bonded zone: positions, energy, trips and gate passages.
 
 Pure model: no I/O and no clock of its own; the caller passes the time in. Deterministic for a seed: every truck
-draws from its own ``random.Random`` seeded from the fleet's seed and its vehicle id, so a fault injected into one
-truck never changes what the others do.
+draws from its own ``random.Random`` seeded from the fleet's seed and its vehicle id, and its GNSS noise from
+another, so reading positions more often, or a GPS jump injected into one truck, changes nothing else.
 
 **Trucks.** 6x4 tractor-semitrailers at the Chinese 49 t gross limit (GB 1589). About two in three are battery
 electric (BEV, LFP packs of 282, 350 or 423 kWh, the common heavy-truck pack sizes); the rest are hydrogen fuel-cell
@@ -35,18 +35,18 @@ of empty and loaded legs, slow driving inside the zone and the corridors' gentle
 
 **Hydrogen**: kg = fuel-cell electrical output / (33.33 kWh/kg lower heating value × 0.52 system efficiency), so a
 loaded 49 t truck uses 7-9 kg per 100 km at 40-80 km/h, and a shift averages 5-7 kg per 100 km
-(:data:`SHIFT_H2_KG_PER_100KM_BAND`). The fuel cell follows the traction demand up to its
-rating and tops the buffer battery up toward 65 %; demand above the rating is drawn from the battery.
+(:data:`SHIFT_H2_KG_PER_100KM_BAND`). The fuel cell follows the traction demand up to its rating and tops the
+buffer battery up toward 65 %; demand above the rating is drawn from the battery.
 
 **Charging**: when the state of charge is below 40 % (or the next round trip would leave less than 25 %) a truck
-goes to the depot and charges to 90-95 % at up to 360 kW (1 C at most, tapering above 80 %). One driver in six
+goes to the depot and charges to 90-95 % at up to 360 kW (1 C at most, tapering above 80 %). About one driver in six
 habitually leaves it later (25 % / 12 %), so ``low_soc`` (below 20 %) happens now and then, but rarely. FCEVs
 refuel below 30 % of the tank or when the next trip would leave less than 15 %. Chargers and dispensers are shared:
 a truck waits (``idle``) when all are busy.
 
 Reported: ``energy_kwh`` is the BEV's cumulative energy drawn from the pack for traction and auxiliaries (never
-decreasing; charging does not count), ``h2_kg`` the FCEV's cumulative hydrogen consumed; an FCEV's ``soc_pct`` is its buffer battery's.
-GNSS noise is 1.5 m (1 σ) per axis.
+decreasing; charging does not count), ``h2_kg`` the FCEV's cumulative hydrogen consumed; an FCEV's ``soc_pct`` is
+its buffer battery's. GNSS noise is 1.5 m (1 σ) per axis.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ class Product:
 
 
 # Synthetic shippers: the prefixes sit in plausible GS1 country ranges (Norway 70, Australia 93, France 30, New
-# Zealand 94, Germany 40, China 69) but name no real company.
+# Zealand 94, Germany 40, Thailand 885, China 69) but name no real company.
 BONDED_GOODS: dict[str, tuple[Product, ...]] = {
     "bay-a": (
         Product("进口红酒 imported wine", "3012345", "100011"),
@@ -328,12 +328,15 @@ class _Drive(_Action):
     seg: int = 0
     along_m: float = 0.0
     seg_m: list[float] = field(default_factory=list)
+    total_m: float = 0.0
+    travelled_m: float = 0.0
 
     def __post_init__(self) -> None:
         self.seg_m = [geo.distance_m(a, b) for a, b in itertools.pairwise(self.points)]
+        self.total_m = sum(self.seg_m)
 
     def remaining_m(self) -> float:
-        return sum(self.seg_m[self.seg :]) - self.along_m
+        return self.total_m - self.travelled_m
 
     def where(self) -> LonLat:
         a, b = self.points[self.seg], self.points[self.seg + 1]
@@ -576,6 +579,7 @@ class Fleet:
         grade = d.grades[d.seg]
         self._consume(truck, ds / 1000.0, mean_v * 3.6, grade, used)
         truck.odometer_km += ds / 1000.0
+        d.travelled_m += ds
         d.along_m += ds
         while d.seg < len(d.seg_m) - 1 and d.along_m >= d.seg_m[d.seg]:
             d.along_m -= d.seg_m[d.seg]

@@ -16,6 +16,7 @@ from pyproj import Transformer
 from shapely.ops import unary_union
 
 from bondwatch.geofence import parse_feature
+from edge.protocols.epc import pure_identity_uri
 from edge.readings import Position, payload
 from simulators import geography as geo
 from simulators.fleet import (
@@ -43,6 +44,7 @@ class Shift:
     samples: dict[str, list[Position]]
     states: Counter[str]
     passages: list[GatePassage]
+    late_passages: int  # passages handed out in a later step than the one they happened in
 
 
 def run(seed: int, hours: float, start: datetime = START) -> Shift:
@@ -50,6 +52,7 @@ def run(seed: int, hours: float, start: datetime = START) -> Shift:
     samples: dict[str, list[Position]] = defaultdict(list)
     states: Counter[str] = Counter()
     passages: list[GatePassage] = []
+    late = 0
     now = start
     for _ in range(int(hours * 3600 / DT_S)):
         now += timedelta(seconds=DT_S)
@@ -57,8 +60,10 @@ def run(seed: int, hours: float, start: datetime = START) -> Shift:
         for vehicle_id, position in fleet.positions(now):
             samples[vehicle_id].append(position)
         states.update(t.state for t in fleet.trucks)
-        passages.extend(fleet.gate_passages(now))
-    return Shift(fleet, samples, states, passages)
+        batch = fleet.gate_passages(now)
+        late += sum(not now - timedelta(seconds=DT_S) < p.ts <= now for p in batch)
+        passages.extend(batch)
+    return Shift(fleet, samples, states, passages, late)
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +72,9 @@ def shift() -> Shift:
 
 
 def test_same_seed_same_shift_other_seed_other_shift(shift: Shift) -> None:
-    again, other = run(716, 1.5), run(8, 1.5)
+    again, other = run(716, 1), run(8, 1)
     assert again.samples == {v: positions[: len(again.samples[v])] for v, positions in shift.samples.items()}
-    assert again.passages == [p for p in shift.passages if p.ts <= START + timedelta(hours=1.5)]
+    assert again.passages == [p for p in shift.passages if p.ts <= START + timedelta(hours=1)]
     assert again.samples != other.samples
 
 
@@ -96,6 +101,8 @@ def test_epc_encoders_match_gs1_examples() -> None:
     # Published test vectors (pyepc's SGTIN-96 test, retail-epcpy's GRAI-96 test).
     assert sgtin96("0614141", "812345", 6789) == "3034257BF7194E4000001A85"
     assert grai96("0614141", "12345", 400, filter_value=5) == "33B4257BF40C0E4000000190"
+    assert pure_identity_uri(grai96("6970716", "10001", 7)) == "urn:epc:id:grai:6970716.10001.7"
+    assert pure_identity_uri(sgtin96("7071234", "100021", 42)) == "urn:epc:id:sgtin:7071234.100021.42"
     with pytest.raises(ValueError):
         sgtin96("0614141", "81234", 1)
     with pytest.raises(ValueError):
@@ -198,8 +205,10 @@ def test_gate_passages_both_ways_with_vehicle_and_cargo_tags(shift: Shift) -> No
         assert START < p.ts <= START + timedelta(hours=HOURS)
         assert p.vehicle_epc == shift.fleet.truck(p.vehicle_id).vehicle_epc
         assert tags[p.vehicle_epc]["kind"] == "vehicle"
+        assert (pure_identity_uri(p.vehicle_epc) or "").startswith("urn:epc:id:grai:")
         for epc in p.cargo_epcs:
             assert re.fullmatch(r"30[0-9A-F]{22}", epc), "SGTIN-96"
+            assert (pure_identity_uri(epc) or "").startswith("urn:epc:id:sgtin:")
             assert tags[epc]["kind"] == "cargo"
             statuses[tags[epc]["customs_status"]] += 1
         if p.direction == "out":
@@ -209,17 +218,10 @@ def test_gate_passages_both_ways_with_vehicle_and_cargo_tags(shift: Shift) -> No
     assert sorted(passages, key=lambda p: p.ts) == passages
 
 
-def test_gate_passages_are_handed_out_once() -> None:
-    fleet = Fleet(3)
-    now = START
-    seen: list[GatePassage] = []
-    for _ in range(int(3 * 3600 / DT_S)):
-        now += timedelta(seconds=DT_S)
-        fleet.step(now, DT_S)
-        batch = fleet.gate_passages(now)
-        assert all(now - timedelta(seconds=DT_S) < p.ts <= now for p in batch)
-        seen.extend(batch)
-    assert seen and fleet.gate_passages(now) == []
+def test_gate_passages_are_handed_out_once_in_their_step(shift: Shift) -> None:
+    assert shift.late_passages == 0
+    assert len(set(shift.passages)) == len(shift.passages)
+    assert shift.fleet.gate_passages(START + timedelta(hours=HOURS)) == []
 
 
 def test_gps_jump_displaces_one_fix() -> None:
