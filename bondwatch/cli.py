@@ -200,6 +200,20 @@ def simulate_load(
     typer.echo(f"published {result.published} messages in {result.seconds:.1f} s")
 
 
+@simulate_app.command("site")
+def simulate_site(
+    trucks: Annotated[int, typer.Option(min=1, max=500, help="Zero-carbon trucks in the fleet.")] = 24,
+    seed: Annotated[int, typer.Option(help="Seed of the fleet and cold-room models.")] = 716,
+    seed_registry: Annotated[bool, typer.Option(help="PUT geofences, profiles, devices, vehicles, tags.")] = True,
+) -> None:
+    """The bonded zone on virtual serial devices: trucks (NMEA), cold rooms (Modbus RTU), gate readers
+    (serial RFID), each read by an edge agent, until interrupted."""
+    from simulators.site import run_site
+
+    settings = load_settings(CommonSettings)
+    run_site(settings, settings.state_dir / "sim", seed, trucks, seed_registry)
+
+
 @app.command("demo")
 def demo() -> None:
     """The platform with simulated devices, for a first look: serve + simulate load."""

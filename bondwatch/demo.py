@@ -51,11 +51,12 @@ def run_demo() -> None:
                 f"Viewer token    {token}\n"
                 f"Try             curl -H 'Authorization: Bearer {token}' {settings.api_url}/api/v1/sensors\n"
                 f"Counts          bondwatch stats --json\n\n"
-                "Simulated devices publish 30 readings/s. Ctrl-C stops everything.",
+                "24 trucks, 12 cold rooms and 3 gate readers on virtual serial lines, read by 5 edge agents.\n"
+                "Ctrl-C stops everything.",
                 title="where to look",
             )
         )
-        load = subprocess.Popen([exe, "simulate", "load", "--devices", "30", "--rate", "30"])
+        load = subprocess.Popen([exe, "simulate", "site"])
         serve.wait()
     except KeyboardInterrupt:
         pass

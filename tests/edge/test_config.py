@@ -48,8 +48,11 @@ def test_driver_samples_build(sample: Path) -> None:
         ("[agent]\ngateway_id='gw'\nqueue_path='q.db'\n", "devices"),
         ("[agent]\ngateway_id='gw'\nqueue_path='q.db'\n[[devices]]\nid='a'\ndriver='nope'\n", "unknown driver"),
         ("[agent]\ngateway_id='g w'\nqueue_path='q.db'\n[[devices]]\nid='a'\ndriver='gpsd'\n", "gateway_id"),
-        ("[agent]\ngateway_id='gw'\nqueue_path='q.db'\n[[devices]]\nid='a'\ndriver='gpsd'\n"
-         "[[devices]]\nid='a'\ndriver='gpsd'\n", "twice"),
+        (
+            "[agent]\ngateway_id='gw'\nqueue_path='q.db'\n[[devices]]\nid='a'\ndriver='gpsd'\n"
+            "[[devices]]\nid='a'\ndriver='gpsd'\n",
+            "twice",
+        ),
         ("[agent]\ngateway_id='gw'\nqueue_path='q.db'\n[[devices]]\nid='a'\ndriver='gpsd'\nprot=1\n", "prot"),
         ("not toml [", "not valid TOML"),
     ],
