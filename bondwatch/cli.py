@@ -192,11 +192,18 @@ def simulate_load(
     rate: Annotated[float, typer.Option(min=0.1, help="Messages per second, all devices together.")] = 30.0,
     duration: Annotated[float, typer.Option(min=0, help="Seconds; 0 runs until interrupted.")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed of the device traffic.")] = 716,
+    via_edge: Annotated[
+        bool, typer.Option(help="GNSS terminals on virtual serial lines read by an edge agent.")
+    ] = False,
 ) -> None:
-    """Publish contract readings straight to MQTT at a steady rate."""
-    from simulators.load import run_load
+    """Publish contract readings at a steady rate, straight to MQTT or through an edge agent."""
+    from simulators.load import run_load, run_load_via_edge
 
-    result = run_load(load_settings(CommonSettings), devices, rate, duration or None, seed)
+    settings = load_settings(CommonSettings)
+    if via_edge:
+        result = run_load_via_edge(settings, devices, rate, duration or None, settings.state_dir / "sim" / "load")
+    else:
+        result = run_load(settings, devices, rate, duration or None, seed)
     typer.echo(f"published {result.published} messages in {result.seconds:.1f} s")
 
 

@@ -36,6 +36,24 @@ class StreamDriver(Driver):
     def decode(self, unit: str | bytes, now: datetime) -> list[Reading]:
         """Readings from one framed unit; FrameError for a refused one."""
 
+    def on_time(self, readings: list[Reading], now: datetime, max_skew_s: float | None) -> list[Reading]:
+        """Readings whose own time is within ``max_skew_s`` of the gateway's clock; the rest are refused.
+
+        A live device reports the present: a fix hours off is a receiver with a wrong clock (or a
+        spoofed one), and rules must never judge it as if it happened then.
+        """
+        if max_skew_s is None:
+            return readings
+        kept = []
+        for reading in readings:
+            skew = abs((reading.ts - now).total_seconds())
+            if skew > max_skew_s:
+                self.reject(FrameError("clock_skew", f"reading time {reading.ts.isoformat()} is {skew:.0f} s "
+                                       f"from the gateway clock", device=self.device_id))  # fmt: skip
+            else:
+                kept.append(reading)
+        return kept
+
     def tick(self, now: datetime) -> list[Reading]:
         """Readings due by time alone (e.g. closed smoothing windows); called on every chunk."""
         return []

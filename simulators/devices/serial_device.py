@@ -13,6 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Self
 
 from simulators.pty import PtyPair
 
@@ -38,7 +39,7 @@ class SerialDevice(ABC):
     def frames(self, now: datetime) -> list[bytes]:
         """What the device writes at this tick."""
 
-    def start(self) -> SerialDevice:
+    def start(self) -> Self:
         self.pty.open()
         self._thread = threading.Thread(target=self._loop, name=f"sim-{self.path}", daemon=True)
         self._thread.start()

@@ -16,6 +16,7 @@ WATCH = b'?WATCH={"enable":true,"json":true};\n'
 class GpsdOptions(DriverOptions):
     host: str = "127.0.0.1"
     port: int = 2947
+    max_skew_s: float | None = 300.0  # as nmea_serial
 
 
 class GpsdDriver(StreamDriver):
@@ -33,4 +34,4 @@ class GpsdDriver(StreamDriver):
         return GpsdFramer(on_error=self.reject, device=self.device_id)
 
     def decode(self, unit: str | bytes, now: datetime) -> list[Reading]:
-        return list(self._decoder.decode(str(unit)))
+        return self.on_time(list(self._decoder.decode(str(unit))), now, self.options.max_skew_s)

@@ -14,6 +14,8 @@ from edge.transports.serial_port import SerialSource
 class NmeaSerialOptions(DriverOptions):
     port: str
     baudrate: int = 9600
+    # A fix further than this from the gateway's clock is refused (clock_skew); none: accept all.
+    max_skew_s: float | None = 300.0
 
 
 class NmeaSerialDriver(StreamDriver):
@@ -31,4 +33,4 @@ class NmeaSerialDriver(StreamDriver):
         return NmeaFramer(on_error=self.reject, device=self.device_id)
 
     def decode(self, unit: str | bytes, now: datetime) -> list[Reading]:
-        return list(self._decoder.decode(str(unit)))
+        return self.on_time(list(self._decoder.decode(str(unit))), now, self.options.max_skew_s)
