@@ -212,13 +212,24 @@ def simulate_site(
     trucks: Annotated[int, typer.Option(min=1, max=500, help="Zero-carbon trucks in the fleet.")] = 24,
     seed: Annotated[int, typer.Option(help="Seed of the fleet and cold-room models.")] = 716,
     seed_registry: Annotated[bool, typer.Option(help="PUT geofences, profiles, devices, vehicles, tags.")] = True,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="KIND:TARGET@SECONDS, repeatable; kinds: gps_jump, bad_checksum, repeat, clock_skew, "
+            "silent (trucks); crc, modbus_exception, silent, compressor (cold rooms)."
+        ),
+    ] = None,
 ) -> None:
     """The bonded zone on virtual serial devices: trucks (NMEA), cold rooms (Modbus RTU), gate readers
     (serial RFID), each read by an edge agent, until interrupted."""
-    from simulators.site import run_site
+    from simulators.site import Fault, run_site
 
+    try:
+        faults = [Fault.parse(f) for f in fault or []]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fault") from None
     settings = load_settings(CommonSettings)
-    run_site(settings, settings.state_dir / "sim", seed, trucks, seed_registry)
+    run_site(settings, settings.state_dir / "sim", seed, trucks, seed_registry, faults)
 
 
 @app.command("demo")

@@ -14,7 +14,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -152,6 +154,32 @@ class VirtualSite:
         ]
         return [EdgeConfig.model_validate(c) for c in (fleet, coldstore, *gates)]
 
+    def inject(self, fault: Fault, now: datetime) -> None:
+        """Apply one fault now; the target must exist."""
+        if fault.target in self.terminals:
+            terminal = self.terminals[fault.target]
+            actions: dict[str, Callable[[], None]] = {
+                "gps_jump": lambda: self.fleet.inject_gps_jump(fault.target, 25.0),
+                "bad_checksum": lambda: terminal.corrupt_next(20),
+                "repeat": lambda: terminal.repeat_next(20),
+                "clock_skew": lambda: setattr(terminal, "clock_skew", timedelta(hours=3)),
+                "silent": lambda: terminal.go_silent(600),
+            }
+        else:
+            room = self.store.room(fault.target)
+            bus, slave = next((bus, rooms.index(room.device_id) + 1) for rooms, bus in self.buses
+                              if room.device_id in rooms)  # fmt: skip
+            actions = {
+                "crc": lambda: bus.corrupt_crc(10, slave),
+                "modbus_exception": lambda: bus.exception(n=10, slave=slave),
+                "silent": lambda: bus.silence(1000, slave),
+                "compressor": lambda: self.store.fail_compressor(fault.target, now),
+            }
+        if fault.kind not in actions:
+            raise ValueError(f"fault {fault.kind!r} does not apply to {fault.target!r}")
+        log.warning("fault injected: %s on %s", fault.kind, fault.target)
+        actions[fault.kind]()
+
     def _devices(self) -> list[GnssTerminal | ModbusSensorSimulator | RfidReader]:
         return [*self.terminals.values(), *(bus for _, bus in self.buses), *self.readers.values()]
 
@@ -214,12 +242,46 @@ class VirtualSite:
         return len(tags)
 
 
+FAULT_KINDS = ("gps_jump", "bad_checksum", "repeat", "clock_skew", "silent", "crc", "modbus_exception", "compressor")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """``KIND:TARGET@SECONDS``, e.g. ``gps_jump:trk-03@60`` or ``compressor:cr-01@120``.
+
+    gps_jump, bad_checksum, repeat, clock_skew, silent: a truck's terminal (vehicle id);
+    crc, modbus_exception, silent: a cold room's sensor (room id) on its bus;
+    compressor: a cold room's refrigeration fails (a real excursion follows).
+    """
+
+    kind: str
+    target: str
+    at_s: float
+
+    @classmethod
+    def parse(cls, text: str) -> Fault:
+        try:
+            kind, rest = text.split(":", 1)
+            target, at = rest.rsplit("@", 1)
+            fault = cls(kind, target, float(at))
+        except ValueError:
+            raise ValueError(f"fault {text!r} is not KIND:TARGET@SECONDS") from None
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"fault kind {kind!r} is not one of {', '.join(FAULT_KINDS)}")
+        return fault
+
+
 def _restamp(position: Position, now: datetime) -> Position:
     return dataclasses.replace(position, ts=now)
 
 
-def run_site(settings: CommonSettings, workdir: Path, seed: int, trucks: int, seed_registry: bool) -> None:
+def run_site(
+    settings: CommonSettings, workdir: Path, seed: int, trucks: int, seed_registry: bool, faults: list[Fault]
+) -> None:
     site = VirtualSite(settings, workdir, seed, trucks)
+    for fault in faults:  # fail before starting anything when a target is unknown
+        if fault.target not in site.terminals:
+            site.store.room(fault.target)
     api: httpx.Client | None = None
     if seed_registry:
         from api.auth import Role, create_token
@@ -230,11 +292,17 @@ def run_site(settings: CommonSettings, workdir: Path, seed: int, trucks: int, se
         api = httpx.Client(base_url=f"{settings.api_url}/api/v1", headers={"Authorization": f"Bearer {token}"})
         log.info("registry: %d records seeded", site.seed_registry(api))
     site.start()
+    started = time.monotonic()
+    pending = sorted(faults, key=lambda f: f.at_s)
+    last_tags = started
     stop = threading.Event()
     try:
-        while not stop.wait(30):
-            if api is not None:
+        while not stop.wait(1.0):
+            while pending and time.monotonic() - started >= pending[0].at_s:
+                site.inject(pending.pop(0), datetime.now(UTC))
+            if api is not None and time.monotonic() - last_tags > 30:
                 site.seed_tags(api)
+                last_tags = time.monotonic()
     except KeyboardInterrupt:
         pass
     finally:

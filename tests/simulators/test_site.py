@@ -3,6 +3,7 @@ and its registry accepted by the API."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,3 +65,29 @@ def test_site_registry_is_accepted_by_the_api(test_env: dict[str, str], tmp_path
         assert {v["vehicle_id"] for v in vehicles} >= set(virtual.terminals)
         fences = client.get("/geofences").json()["features"]
         assert {f["properties"]["kind"] for f in fences} >= {"bonded_boundary", "corridor", "gate"}
+
+
+def test_faults_parse_and_reach_the_devices(site: str, test_env: dict[str, str], tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from simulators.site import Fault
+
+    with pytest.raises(ValueError, match="KIND:TARGET@SECONDS"):
+        Fault.parse("gps_jump")
+    with pytest.raises(ValueError, match="not one of"):
+        Fault.parse("meteor:trk-01@5")
+    virtual = VirtualSite(CommonSettings(site=site), tmp_path, seed=3, trucks=2)
+    truck = next(iter(virtual.terminals))
+    room = virtual.store.rooms[0].room_id
+    virtual.start()
+    try:
+        time.sleep(1.5)
+        virtual.inject(Fault.parse(f"bad_checksum:{truck}@0"), datetime.now(UTC))
+        virtual.inject(Fault.parse(f"crc:{room}@0"), datetime.now(UTC))
+        fleet_agent, coldstore_agent = virtual.agents[0], virtual.agents[1]
+        wait_for(lambda: sum(d.rejected["bad_checksum"] for d in fleet_agent.drivers) >= 3, timeout=20)
+        wait_for(lambda: sum(d.rejected["crc"] for d in coldstore_agent.drivers) >= 1, timeout=30)
+        with pytest.raises(ValueError, match="does not apply"):
+            virtual.inject(Fault.parse(f"compressor:{truck}@0"), datetime.now(UTC))
+    finally:
+        virtual.stop()
