@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -25,6 +26,8 @@ from bondwatch.mqtt import make_client
 from bondwatch.services.manager import LocalServices
 from bondwatch.services.settings import ServicesSettings
 from bondwatch.settings import MqttTarget, load_settings
+from ingest.service import IngestService
+from ingest.settings import IngestSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 # One database per test session (by pid), so concurrent sessions never drop each other's.
@@ -131,6 +134,23 @@ def publisher(test_env: dict[str, str]) -> Iterator[Publisher]:
     pub = Publisher(test_env["BONDWATCH_MQTT_URL"], f"test-pub-{uuid.uuid4().hex[:8]}")
     yield pub
     pub.close()
+
+
+@pytest.fixture
+def ingest(site: str, test_env: dict[str, str]) -> Iterator[IngestService]:
+    """An ingest worker of the test's own site, in this process."""
+    service = IngestService(IngestSettings(site=site))
+    service.start()
+    yield service
+    service.stop()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.2)
 
 
 def shared_testdata(*parts: str) -> Path:

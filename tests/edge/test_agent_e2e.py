@@ -6,7 +6,6 @@ its own pty and read through pyserial exactly as hardware would be; the broker a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,10 @@ from edge.config import load_config
 from edge.protocols.modbus_map import Point
 from edge.readings import Position
 from ingest.service import IngestService
-from ingest.settings import IngestSettings
 from simulators.devices.gnss_terminal import GnssTerminal
 from simulators.devices.modbus_sensor import ModbusSensorSimulator, image_from_values
 from simulators.devices.rfid_reader import RfidReader
-from tests.ingest.test_ingest_stream import wait_for
+from tests.conftest import wait_for
 
 VEHICLE_EPC = "3074257BF7194E4000001A85"
 CARGO_EPC = "3034257BF7194E4000001A86"
@@ -32,14 +30,6 @@ POINTS = [
     Point(name="temp_c", function=4, address=1, type="int16", scale=0.1),
     Point(name="rh_pct", function=4, address=2, type="uint16", scale=0.1),
 ]
-
-
-@pytest.fixture
-def ingest(site: str, test_env: dict[str, str]) -> Iterator[IngestService]:
-    service = IngestService(IngestSettings(site=site))
-    service.start()
-    yield service
-    service.stop()
 
 
 def truck(now: datetime) -> Position:

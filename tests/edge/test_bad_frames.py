@@ -7,35 +7,24 @@ errors, timeouts (a silent sensor) and exception responses; gate-reader lines wi
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from bondwatch.settings import CommonSettings
 from edge.agent import EdgeAgent
 from edge.config import EdgeConfig
 from edge.readings import Position
 from ingest.service import IngestService
-from ingest.settings import IngestSettings
 from simulators.devices.gnss_terminal import GnssTerminal
 from simulators.devices.modbus_sensor import ModbusSensorSimulator, image_from_values
 from simulators.devices.rfid_reader import RfidReader
 from simulators.site import POINTS, SENSOR_POINTS
-from tests.ingest.test_ingest_stream import wait_for
+from tests.conftest import wait_for
 
 EPC = "3034257BF7194E4000001A85"
-
-
-@pytest.fixture
-def ingest(site: str, test_env: dict[str, str]) -> Iterator[IngestService]:
-    service = IngestService(IngestSettings(site=site))
-    service.start()
-    yield service
-    service.stop()
 
 
 def test_bad_frames_are_counted_and_never_stored(

@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 
 from simulators.traffic import TrafficGenerator
-from tests.conftest import Publisher
-from tests.ingest.test_ingest_stream import TABLES, stored_counts, wait_for
+from tests.conftest import Publisher, wait_for
+from tests.ingest.test_ingest_stream import TABLES, stored_counts
 
 BONDWATCH = str(Path(sys.executable).with_name("bondwatch"))
 

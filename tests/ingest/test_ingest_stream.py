@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-import pytest
 
 from ingest.service import IngestService
-from ingest.settings import IngestSettings
 from simulators.traffic import Message, TrafficGenerator
-from tests.conftest import Publisher
+from tests.conftest import Publisher, wait_for
 
 TABLES = {"gps": "positions", "temp": "temperatures", "rfid": "rfid_reads"}
-
-
-@pytest.fixture
-def ingest(site: str, test_env: dict[str, str]) -> Iterator[IngestService]:
-    service = IngestService(IngestSettings(site=site))
-    service.start()
-    yield service
-    service.stop()
 
 
 def stored_counts(db: psycopg.Connection[tuple[Any, ...]], site: str) -> dict[str, int]:
@@ -36,14 +25,6 @@ def dead_letters(db: psycopg.Connection[tuple[Any, ...]], site: str) -> list[tup
     return db.execute(
         "SELECT topic, payload, reason FROM dead_letters WHERE topic LIKE %s ORDER BY id", (f"bw/v1/{site}/%",)
     ).fetchall()
-
-
-def wait_for(predicate: Any, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached")
-        time.sleep(0.2)
 
 
 def test_ten_thousand_messages_with_repeats_batches_and_malformed(

@@ -4,7 +4,6 @@ and its registry accepted by the API."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +17,8 @@ from api.settings import ApiSettings
 from bondwatch.db.settings import DbSettings
 from bondwatch.settings import CommonSettings, load_settings
 from ingest.service import IngestService
-from ingest.settings import IngestSettings
 from simulators.site import VirtualSite
-from tests.ingest.test_ingest_stream import wait_for
-
-
-@pytest.fixture
-def ingest(site: str, test_env: dict[str, str]) -> Iterator[IngestService]:
-    service = IngestService(IngestSettings(site=site))
-    service.start()
-    yield service
-    service.stop()
+from tests.conftest import wait_for
 
 
 def test_site_devices_reach_the_database(
