@@ -145,11 +145,12 @@ def ingest(site: str, test_env: dict[str, str]) -> Iterator[IngestService]:
     service.stop()
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 120.0) -> None:
+def wait_for(predicate: Callable[[], bool], timeout: float = 120.0, state: Callable[[], str] | None = None) -> None:
+    """Poll until ``predicate`` holds; on time-out say what ``state`` reports, for the post-mortem."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached")
+            raise TimeoutError(f"condition not reached within {timeout:.0f} s" + (f": {state()}" if state else ""))
         time.sleep(0.2)
 
 

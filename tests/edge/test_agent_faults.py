@@ -82,10 +82,20 @@ def test_broker_outage_of_60s_in_a_5_minute_run_of_50_devices(
             terminal.stop()
         time.sleep(2)  # the drivers decode the last bytes
         expected = {d.device_id: agent.queue.next_seq(d.device_id) for d in agent.drivers}
-        wait_for(lambda: agent.queue.depth() == 0, timeout=120)
-        agent.stop()
+
+        def state() -> str:
+            stored = sum(len(v) for v in stored_seqs(db, site).values())
+            return (
+                f"queue depth {agent.queue.depth()}, publisher connected {agent.publisher.connected}, "
+                f"ingest connected {ingest.subscriber.is_connected()}, stored {stored} of {sum(expected.values())}"
+            )
+
+        try:
+            wait_for(lambda: agent.queue.depth() == 0, timeout=120, state=state)
+        finally:
+            agent.stop()
     assert queued_during_outage >= 50 * OUTAGE_S * 0.5  # the agent kept readings while the broker was away
-    wait_for(lambda: sum(len(v) for v in stored_seqs(db, site).values()) >= sum(expected.values()), timeout=120)
+    wait_for(lambda: sum(len(v) for v in stored_seqs(db, site).values()) >= sum(expected.values()), 120, state)
     time.sleep(1)
     seqs = stored_seqs(db, site)
     assert_exactly_once(seqs, 50)
