@@ -232,6 +232,25 @@ def simulate_site(
     run_site(settings, settings.state_dir / "sim", seed, trucks, seed_registry, faults)
 
 
+@simulate_app.command("scenario")
+def simulate_scenario(
+    file: Annotated[str | None, typer.Argument(help="A scenario file, or a bundled one's name.")] = None,
+    mode: Annotated[
+        str, typer.Option(help="live: in real time; backlog: everything at once, stamped in the past.")
+    ] = "live",
+    prefix: Annotated[str, typer.Option(help="Put in front of every device, vehicle and note id.")] = "",
+    registry: Annotated[bool, typer.Option(help="Write the scenario's registry through the API first.")] = True,
+    list_: Annotated[bool, typer.Option("--list", help="List the bundled scenarios.")] = False,
+) -> None:
+    """Play a scenario file (simulators/scenarios/): one per alert type, deterministic."""
+    from simulators.scenario import main as scenario_main
+
+    argv = ["--list"] if list_ else [*([file] if file else []), "--mode", mode, "--prefix", prefix]
+    if not registry:
+        argv.append("--no-registry")
+    raise typer.Exit(scenario_main(argv))
+
+
 @app.command("demo")
 def demo() -> None:
     """The platform with simulated devices, for a first look: serve + simulate load."""

@@ -284,12 +284,9 @@ def run_site(
             site.store.room(fault.target)
     api: httpx.Client | None = None
     if seed_registry:
-        from api.auth import Role, create_token
-        from bondwatch.db.settings import DbSettings
-        from bondwatch.settings import load_settings
+        from simulators.registry_client import admin_client
 
-        token = create_token(load_settings(DbSettings), Role.admin, "simulate site")
-        api = httpx.Client(base_url=f"{settings.api_url}/api/v1", headers={"Authorization": f"Bearer {token}"})
+        api = admin_client(settings, "simulate site")
         log.info("registry: %d records seeded", site.seed_registry(api))
     site.start()
     started = time.monotonic()
