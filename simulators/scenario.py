@@ -49,6 +49,7 @@ import orjson
 import paho.mqtt.client as mqtt
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from bondwatch.contract.alerts import SILENCE_ALERTS, AlertType, Severity
 from bondwatch.contract.payloads import EPC_PATTERN
 from bondwatch.contract.topics import DEVICE_ID_PATTERN, device_topic
 from bondwatch.errors import BondWatchError
@@ -60,19 +61,6 @@ from simulators.coldrooms import PRODUCTS
 log = logging.getLogger(__name__)
 
 SCENARIO_DIR = Path(__file__).resolve().with_name("scenarios")
-AlertType = Literal[
-    "temp_excursion",
-    "temp_pre_alarm",
-    "sensor_offline",
-    "bonded_exit",
-    "corridor_deviation",
-    "gate_hold",
-    "gps_lost",
-    "low_soc",
-]
-ALERT_TYPES: tuple[str, ...] = get_args(AlertType)
-SILENCE_ALERTS = ("sensor_offline", "gps_lost")  # judged on the platform's clock: live mode only
-Severity = Literal["critical", "major", "minor", "warning"]
 Mode = Literal["live", "backlog"]
 MODES: tuple[str, ...] = get_args(Mode)
 SubjectKind = Literal["device", "vehicle", "gate"]

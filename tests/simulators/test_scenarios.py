@@ -67,16 +67,7 @@ TO_UTM = Transformer.from_crs("EPSG:4326", "EPSG:32649", always_xy=True)  # UTM 
 CRISP_C = 0.05  # no temperature or state of charge this close to a threshold
 CRISP_M = 5.0  # no fix this close to the edge of what a geofence may mean
 BONDED_EXIT_PASS_S = 30 * 60  # the contract: no pass decision for the vehicle in the last 30 min
-EXPECTED_FILES = {
-    "temp_excursion",
-    "temp_pre_alarm",
-    "sensor_offline",
-    "bonded_exit",
-    "corridor_deviation",
-    "gate_hold",
-    "gps_lost",
-    "low_soc",
-}
+EXPECTED_FILES = set(ALERT_TYPES)
 by_file = pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 
 
