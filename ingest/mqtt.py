@@ -1,4 +1,4 @@
-"""The broker side of ingest: a persistent-session, shared-subscription, manual-PUBACK subscriber.
+"""The broker side of ingest: a persistent-session, manual-PUBACK subscriber (shared by several workers).
 
 Messages leave this module as :class:`InboundMessage`; paho's own types stay inside. A message is
 acknowledged only through :meth:`Subscriber.ack`, which the worker calls after the database commit,
@@ -157,8 +157,8 @@ class Subscriber:
             log.error("%s: broker refused connection: %s", self.client_id, reason)
             return
         self._session += 1
-        group = self.settings.ingest_share_group
-        topics = [(f"$share/{group}/{t}", 1) for t in device_subscriptions(self.settings.site)]
+        prefix = f"$share/{self.settings.ingest_share_group}/" if self.settings.ingest_shared else ""
+        topics = [(f"{prefix}{t}", 1) for t in device_subscriptions(self.settings.site)]
         client.subscribe(topics)
         metrics.CONNECTED.set(1)
         self._connected = True

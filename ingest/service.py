@@ -45,11 +45,14 @@ class IngestService:
 
 def run_standalone(settings: IngestSettings, workers: int = 1) -> None:
     """Run ``workers`` worker processes sharing the subscription; this process is worker 1."""
+    if workers > 1:
+        settings = settings.model_copy(update={"ingest_shared": True})
     children = [
         subprocess.Popen(
             [sys.argv[0], "ingest", "--workers", "1"],
             env={
                 **os.environ,
+                "BONDWATCH_INGEST_SHARED": "true",
                 "BONDWATCH_INGEST_WORKER_INDEX": str(settings.ingest_worker_index + i),
                 "BONDWATCH_INGEST_METRICS_PORT": str(settings.ingest_metrics_port + i)
                 if settings.ingest_metrics_port

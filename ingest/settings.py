@@ -10,8 +10,12 @@ from bondwatch.settings import CommonSettings
 
 
 class IngestSettings(CommonSettings):
-    # Workers of one site share the load through this shared-subscription group.
+    # Workers of one site share the load through this shared-subscription group. A lone worker
+    # subscribes without it: Mosquitto 2.0 does not restore shared subscriptions from its
+    # persistence after a restart (measured with 2.0.21), so messages published before the worker
+    # resubscribes would reach nobody; a plain persistent subscription is restored and queues them.
     ingest_share_group: str = "bondwatch-ingest"
+    ingest_shared: bool = False  # set by `bondwatch ingest --workers N` (N > 1)
     # Stable per worker: the broker keeps the session (and queues messages) under this id while the
     # worker is down. Empty means bondwatch-ingest-{site}-{worker_index}.
     ingest_client_id: str = ""

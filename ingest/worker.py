@@ -49,14 +49,16 @@ class IngestWorker:
                 self._conn.close()
 
     def _reconnect(self, stop: threading.Event) -> None:
-        delay = 0.5
+        delay = 0.25
         while not stop.wait(delay):
             try:
                 self.subscriber.connect()
                 return
             except BrokerUnavailable as exc:
-                log.error("%s; retrying in %.0f s", exc, delay)
-                delay = min(delay * 2, 30)
+                log.error("%s; retrying in %.1f s", exc, delay)
+                # Short: after a broker restart every second without our subscription is a second
+                # in which shared-subscription messages would reach nobody.
+                delay = min(delay * 2, 1.0)
 
     def connect(self) -> None:
         """Open the database connection now, so a wrong URL or password fails at start-up."""
