@@ -101,9 +101,12 @@ class Postgres:
             self.log_file.touch()
             os.chown(self.log_file, uid, gid)
             log.info("starting PostgreSQL on 127.0.0.1:%d", self.settings.pg_port)
-            self._pg(
-                "pg_ctl", "-D", self.inner, "-l", f"{self.runtime.data_inner}/postgresql.log", "-w", "-t", "60", "start"
-            )
+            try:
+                self._pg("pg_ctl", "-D", self.inner, "-l", f"{self.runtime.data_inner}/postgresql.log",
+                         "-w", "-t", "60", "start")  # fmt: skip
+            except ServiceError as exc:  # the reason is in the server's log, not in pg_ctl's output
+                tail = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-5:])
+                raise ServiceError(NAME, f"{exc}\n{self.log_file}:\n{tail}") from None
         self._ensure_database(secrets)
 
     def _ensure_database(self, secrets: LocalSecrets) -> None:

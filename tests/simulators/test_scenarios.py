@@ -36,6 +36,7 @@ from shapely.geometry.base import BaseGeometry
 from api.app import create_app
 from api.auth import Role, create_token
 from api.settings import ApiSettings
+from bondwatch.contract.alerts import ALERT_TYPES
 from bondwatch.contract.payloads import validate_payload
 from bondwatch.contract.topics import parse_device_topic
 from bondwatch.db.settings import DbSettings
@@ -46,7 +47,6 @@ from ingest.service import IngestService
 from simulators import geography as geo
 from simulators.coldrooms import PRODUCTS
 from simulators.scenario import (
-    ALERT_TYPES,
     PASSAGE_WINDOW_S,
     SCENARIO_DIR,
     RfidStep,
