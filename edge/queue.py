@@ -42,11 +42,12 @@ Threads
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -176,47 +177,53 @@ class EdgeQueue:
                 )
             now = time.time()
             seqs: list[int] = []
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    next_seq: dict[str, int] = {}
-                    rows = []
-                    for kind, device_id, reading in batch:
-                        if device_id not in next_seq:
-                            found = self._conn.execute(
-                                "SELECT next_seq FROM seqs WHERE device_id = ?", (device_id,)
-                            ).fetchone()
-                            next_seq[device_id] = int(found[0]) if found else 0
-                        seq = next_seq[device_id]
-                        next_seq[device_id] = seq + 1
-                        seqs.append(seq)
-                        rows.append((kind, device_id, seq, orjson.dumps(payload(reading, seq)), now))
-                    self._conn.executemany(
-                        "INSERT INTO queue (kind, device_id, seq, payload, enqueued_at) VALUES (?, ?, ?, ?, ?)", rows
-                    )
-                    self._conn.executemany(
-                        "INSERT INTO seqs (device_id, next_seq) VALUES (?, ?) "
-                        "ON CONFLICT (device_id) DO UPDATE SET next_seq = excluded.next_seq",
-                        list(next_seq.items()),
-                    )
-                    dropped = 0
-                    overflow = self._depth + len(batch) - self.max_readings
-                    if overflow > 0:  # only reachable with drop_oldest
-                        dropped = self._conn.execute(
-                            "DELETE FROM queue WHERE id IN (SELECT id FROM queue ORDER BY id LIMIT ?)", (overflow,)
-                        ).rowcount
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._rollback()
-                    raise
-            except sqlite3.Error as exc:
-                raise self._storage_error(f"cannot store {len(batch)} reading(s)", exc) from exc
+            with self._transaction(f"cannot store {len(batch)} reading(s)"):
+                next_seq: dict[str, int] = {}
+                rows = []
+                for kind, device_id, reading in batch:
+                    if device_id not in next_seq:
+                        found = self._conn.execute(
+                            "SELECT next_seq FROM seqs WHERE device_id = ?", (device_id,)
+                        ).fetchone()
+                        next_seq[device_id] = int(found[0]) if found else 0
+                    seq = next_seq[device_id]
+                    next_seq[device_id] = seq + 1
+                    seqs.append(seq)
+                    rows.append((kind, device_id, seq, orjson.dumps(payload(reading, seq)), now))
+                self._conn.executemany(
+                    "INSERT INTO queue (kind, device_id, seq, payload, enqueued_at) VALUES (?, ?, ?, ?, ?)", rows
+                )
+                self._conn.executemany(
+                    "INSERT INTO seqs (device_id, next_seq) VALUES (?, ?) "
+                    "ON CONFLICT (device_id) DO UPDATE SET next_seq = excluded.next_seq",
+                    list(next_seq.items()),
+                )
+                dropped = 0
+                overflow = self._depth + len(batch) - self.max_readings
+                if overflow > 0:  # only reachable with drop_oldest
+                    dropped = self._conn.execute(
+                        "DELETE FROM queue WHERE id IN (SELECT id FROM queue ORDER BY id LIMIT ?)", (overflow,)
+                    ).rowcount
             self._depth += len(batch) - dropped
             metrics.QUEUE_DEPTH.set(self._depth)
         if dropped:
             metrics.QUEUE_DROPPED.inc(dropped)
             self._log_drops(dropped)
         return seqs
+
+    @contextlib.contextmanager
+    def _transaction(self, failure: str) -> Iterator[None]:
+        """One write transaction (caller holds the lock): rolled back on any error, SQLite's as QueueStorageError."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.Error as exc:
+            raise self._storage_error(failure, exc) from exc
 
     def emit(self, device_id: str, reading: Reading) -> None:
         """The drivers' :class:`edge.drivers.base.Sink`: ``put`` under the reading's own kind."""
@@ -244,19 +251,11 @@ class EdgeQueue:
         with self._lock:
             self._check_open()
             removed = 0
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for start in range(0, len(ids), _DELETE_CHUNK):
-                        chunk = ids[start : start + _DELETE_CHUNK]
-                        marks = ",".join("?" * len(chunk))
-                        removed += self._conn.execute(f"DELETE FROM queue WHERE id IN ({marks})", tuple(chunk)).rowcount
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._rollback()
-                    raise
-            except sqlite3.Error as exc:
-                raise self._storage_error(f"cannot delete {len(ids)} reading(s)", exc) from exc
+            with self._transaction(f"cannot delete {len(ids)} reading(s)"):
+                for start in range(0, len(ids), _DELETE_CHUNK):
+                    chunk = ids[start : start + _DELETE_CHUNK]
+                    marks = ",".join("?" * len(chunk))
+                    removed += self._conn.execute(f"DELETE FROM queue WHERE id IN ({marks})", tuple(chunk)).rowcount
             self._depth -= removed
             metrics.QUEUE_DEPTH.set(self._depth)
 

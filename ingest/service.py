@@ -38,10 +38,6 @@ class IngestService:
         self._stop.set()
         self._thread.join(timeout=10)
 
-    def wait(self) -> None:
-        while self._thread.is_alive():
-            self._thread.join(timeout=1)
-
 
 def run_standalone(settings: IngestSettings, workers: int = 1) -> None:
     """Run ``workers`` worker processes sharing the subscription; this process is worker 1."""

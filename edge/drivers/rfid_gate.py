@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
 
 from edge.drivers.base import DriverOptions
+from edge.drivers.stream import StreamDriver
 from edge.protocols.epc import pure_identity_uri
 from edge.readings import Reading, TagRead
 from edge.smoothing import TagSmoother
@@ -23,18 +25,23 @@ class GateReaderOptions(DriverOptions):
     window_s: float = Field(default=3.0, gt=0, le=300)
 
 
-class GateReader:
-    def __init__(self, options: GateReaderOptions) -> None:
-        self.options = options
-        self.smoother = TagSmoother(options.window_s)
+class GateReaderDriver(StreamDriver):
+    """A gate reader: decoded sightings get gate and direction, then leave smoothed, on the clock."""
 
-    def sighting(self, read: TagRead, now: datetime) -> None:
-        direction = self.options.antenna_directions.get(read.antenna or -1, self.options.direction)
-        self.smoother.add(
-            dataclasses.replace(read, gate_id=self.options.gate_id, direction=direction,
-                                epc_uri=pure_identity_uri(read.epc)),
-            now,
-        )  # fmt: skip
+    options: GateReaderOptions
 
-    def due(self, now: datetime) -> list[Reading]:
-        return list(self.smoother.flush(now))
+    def setup(self) -> None:
+        self._smoother = TagSmoother(self.options.window_s)
+
+    def sightings(self, reads: Iterable[TagRead], now: datetime) -> list[Reading]:
+        for read in reads:
+            direction = self.options.antenna_directions.get(read.antenna or -1, self.options.direction)
+            self._smoother.add(
+                dataclasses.replace(read, gate_id=self.options.gate_id, direction=direction,
+                                    epc_uri=pure_identity_uri(read.epc)),
+                now,
+            )  # fmt: skip
+        return []  # readings leave through tick() when their window closes
+
+    def tick(self, now: datetime) -> list[Reading]:
+        return list(self._smoother.flush(now))

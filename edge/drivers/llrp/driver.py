@@ -10,8 +10,8 @@ from __future__ import annotations
 import struct
 from datetime import datetime
 
-from edge.drivers.rfid_gate import GateReader, GateReaderOptions
-from edge.drivers.stream import Framer, Source, StreamDriver
+from edge.drivers.rfid_gate import GateReaderDriver, GateReaderOptions
+from edge.drivers.stream import Framer, Source
 from edge.protocols.llrp import LlrpDecoder, LlrpFramer, parse_header
 from edge.readings import Reading
 from edge.transports.tcp import TcpSource
@@ -24,14 +24,14 @@ class LlrpOptions(GateReaderOptions):
     port: int = 5084
 
 
-class LlrpDriver(StreamDriver):
+class LlrpDriver(GateReaderDriver):
     name = "llrp"
     Options = LlrpOptions
     options: LlrpOptions
 
     def setup(self) -> None:
+        super().setup()
         self._decoder = LlrpDecoder(on_error=self.reject, device=self.device_id)
-        self._gate = GateReader(self.options)
         self._source = TcpSource(self.options.host, self.options.port, device=self.device_id)
 
     def source(self) -> Source:
@@ -42,13 +42,9 @@ class LlrpDriver(StreamDriver):
 
     def decode(self, unit: str | bytes, now: datetime) -> list[Reading]:
         message = unit.encode("latin-1") if isinstance(unit, str) else unit
-        for read in self._decoder.decode(message, now):
-            self._gate.sighting(read, now)
+        reads = self._decoder.decode(message, now)
         if self._decoder.last_message == "KEEPALIVE":
             _, _, _, message_id = parse_header(message)
             # version 1 in the top bits of the type field, length 10, same id
             self._source.send(struct.pack("!HII", (1 << 10) | KEEPALIVE_ACK, 10, message_id))
-        return []
-
-    def tick(self, now: datetime) -> list[Reading]:
-        return self._gate.due(now)
+        return self.sightings(reads, now)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from edge.drivers.rfid_gate import GateReader, GateReaderOptions
-from edge.drivers.stream import Framer, Source, StreamDriver
+from edge.drivers.rfid_gate import GateReaderDriver, GateReaderOptions
+from edge.drivers.stream import Framer, Source
 from edge.protocols.rfid_serial import SerialRfidDecoder, SerialRfidFramer
 from edge.readings import Reading
 from edge.transports.serial_port import SerialSource
@@ -16,14 +16,14 @@ class RfidSerialOptions(GateReaderOptions):
     baudrate: int = 115200
 
 
-class RfidSerialDriver(StreamDriver):
+class RfidSerialDriver(GateReaderDriver):
     name = "rfid_serial"
     Options = RfidSerialOptions
     options: RfidSerialOptions
 
     def setup(self) -> None:
+        super().setup()
         self._decoder = SerialRfidDecoder(device=self.device_id)
-        self._gate = GateReader(self.options)
 
     def source(self) -> Source:
         return SerialSource(self.options.port, self.options.baudrate, device=self.device_id)
@@ -32,9 +32,4 @@ class RfidSerialDriver(StreamDriver):
         return SerialRfidFramer(on_error=self.reject, device=self.device_id)
 
     def decode(self, unit: str | bytes, now: datetime) -> list[Reading]:
-        for read in self._decoder.decode(str(unit), now):
-            self._gate.sighting(read, now)
-        return []
-
-    def tick(self, now: datetime) -> list[Reading]:
-        return self._gate.due(now)
+        return self.sightings(self._decoder.decode(str(unit), now), now)
