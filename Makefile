@@ -32,7 +32,7 @@ test: services
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy bondwatch ingest api edge simulators bench
+	$(BIN)/mypy bondwatch ingest rules api edge simulators bench
 
 bench-ingest: services
 	$(BIN)/python -m bench.ingest

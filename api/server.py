@@ -1,4 +1,4 @@
-"""Serving the API with uvicorn, alone (`bondwatch api`) or with ingest (`bondwatch serve`)."""
+"""Serving the API with uvicorn, alone (`bondwatch api`) or with ingest and rules (`bondwatch serve`)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,15 @@ log = logging.getLogger(__name__)
 def run_api(settings: ApiSettings, with_ingest: bool) -> None:
     from ingest.service import IngestService
     from ingest.settings import IngestSettings
+    from rules.service import RulesService
+    from rules.settings import RulesSettings
 
     ingest = IngestService(load_settings(IngestSettings)) if with_ingest else None
+    rules = RulesService(load_settings(RulesSettings)) if with_ingest else None
     retention = RetentionJob(settings) if with_ingest else None
-    if ingest is not None and retention is not None:
+    if ingest is not None and rules is not None and retention is not None:
         ingest.start()
+        rules.start()
         retention.start()
     try:
         log.info("API on http://%s:%d/api/v1 (metrics on /metrics)", settings.api_host, settings.api_port)
@@ -33,6 +37,7 @@ def run_api(settings: ApiSettings, with_ingest: bool) -> None:
             access_log=False,
         )
     finally:
-        if ingest is not None and retention is not None:
+        if ingest is not None and rules is not None and retention is not None:
             retention.stop()
+            rules.stop()
             ingest.stop()

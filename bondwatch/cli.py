@@ -107,9 +107,10 @@ def config(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Print the effective settings (passwords masked)."""
     from api.settings import ApiSettings
     from ingest.settings import IngestSettings
+    from rules.settings import RulesSettings
 
     view: dict[str, object] = {}
-    for cls in (ApiSettings, IngestSettings):
+    for cls in (ApiSettings, IngestSettings, RulesSettings):
         view.update(load_settings(cls).public_view())
     if json_out:
         typer.echo(json.dumps(view, indent=2, sort_keys=True))
@@ -160,6 +161,15 @@ def ingest(
     run_standalone(load_settings(IngestSettings), workers)
 
 
+@app.command("rules")
+def rules() -> None:
+    """Run the rules engine: alerts and gate decisions (one per site; a second one stands by)."""
+    from rules.service import run_standalone
+    from rules.settings import RulesSettings
+
+    run_standalone(load_settings(RulesSettings))
+
+
 @app.command("api")
 def api() -> None:
     """Run the REST API."""
@@ -171,7 +181,7 @@ def api() -> None:
 
 @app.command("serve")
 def serve() -> None:
-    """The whole platform in one process: ingest, API and /metrics."""
+    """The whole platform in one process: ingest, rules, API, scheduled jobs and /metrics."""
     from api.server import run_api
     from api.settings import ApiSettings
 

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import logging
 import select
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -27,6 +30,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from bondwatch.contract.topics import device_subscriptions
 from bondwatch.mqtt import make_client
+from bondwatch.settings import MqttTarget
 from ingest import metrics
 from ingest.errors import BrokerUnavailable
 from ingest.settings import IngestSettings
@@ -44,16 +48,43 @@ class InboundMessage:
     session: int  # connection generation: a PUBACK is only valid on the connection that received it
 
 
+@dataclass(frozen=True)
+class Subscription:
+    """Who subscribes to a site's telemetry, and how: ingest's workers and the rules engine each have one."""
+
+    mqtt: MqttTarget
+    site: str
+    client_id: str
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    session_expiry_s: int = 7 * 24 * 3600
+    inflight: int = 10_000
+    share_group: str | None = None  # None: a plain subscription (restored by the broker after its restart)
+    on_connection: Callable[[bool], None] | None = None
+
+    @classmethod
+    def for_ingest(cls, settings: IngestSettings) -> Subscription:
+        return cls(
+            mqtt=settings.mqtt,
+            site=settings.site,
+            client_id=settings.client_id(),
+            protocol=settings.ingest_mqtt_protocol,
+            session_expiry_s=settings.ingest_session_expiry_s,
+            inflight=settings.ingest_inflight,
+            share_group=settings.ingest_share_group if settings.ingest_shared else None,
+            on_connection=lambda up: metrics.CONNECTED.set(1 if up else 0),
+        )
+
+
 class Subscriber:
-    def __init__(self, settings: IngestSettings) -> None:
-        self.settings = settings
-        self.client_id = settings.client_id()
+    def __init__(self, subscription: Subscription) -> None:
+        self.subscription = subscription
+        self.client_id = subscription.client_id
         self._session = 0
         self._connected = False
         self._refused: str | None = None
         self._received: list[InboundMessage] = []
         self._client = make_client(
-            settings.mqtt, self.client_id, manual_ack=True, persistent_v311=settings.ingest_mqtt_protocol == "3.1.1"
+            subscription.mqtt, self.client_id, manual_ack=True, persistent_v311=subscription.protocol == "3.1.1"
         )
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -68,14 +99,15 @@ class Subscriber:
 
     def connect(self, timeout: float = 30.0) -> None:
         """Connect (or reconnect) and subscribe; BrokerUnavailable if the broker refuses or is away."""
-        target = self.settings.mqtt
+        sub = self.subscription
+        target = sub.mqtt
         self._refused = None
         try:
             if self._session == 0:
-                if self.settings.ingest_mqtt_protocol == "5":
+                if sub.protocol == "5":
                     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-                    props.SessionExpiryInterval = self.settings.ingest_session_expiry_s
-                    props.ReceiveMaximum = self.settings.ingest_inflight
+                    props.SessionExpiryInterval = sub.session_expiry_s
+                    props.ReceiveMaximum = sub.inflight
                     self._client.connect(target.host, target.port, keepalive=30, clean_start=False, properties=props)
                 else:
                     self._client.connect(target.host, target.port, keepalive=30)
@@ -143,6 +175,19 @@ class Subscriber:
         if self._connected:
             self._client.disconnect()
 
+    def reconnect(self, stop: threading.Event) -> None:
+        """Connect again, retrying until connected or told to stop."""
+        delay = 0.25
+        while not stop.wait(delay):
+            try:
+                self.connect()
+                return
+            except BrokerUnavailable as exc:
+                log.error("%s; retrying in %.1f s", exc, delay)
+                # Short: after a broker restart every second without our subscription is a second
+                # in which shared-subscription messages would reach nobody.
+                delay = min(delay * 2, 1.0)
+
     # paho callbacks, run inside loop_read() on the worker's thread
     def _on_connect(
         self,
@@ -157,10 +202,12 @@ class Subscriber:
             log.error("%s: broker refused connection: %s", self.client_id, reason)
             return
         self._session += 1
-        prefix = f"$share/{self.settings.ingest_share_group}/" if self.settings.ingest_shared else ""
-        topics = [(f"{prefix}{t}", 1) for t in device_subscriptions(self.settings.site)]
+        sub = self.subscription
+        prefix = f"$share/{sub.share_group}/" if sub.share_group else ""
+        topics = [(f"{prefix}{t}", 1) for t in device_subscriptions(sub.site)]
         client.subscribe(topics)
-        metrics.CONNECTED.set(1)
+        if sub.on_connection is not None:
+            sub.on_connection(True)
         self._connected = True
         log.info(
             "%s: connected (session present: %s), subscribed to %s",
@@ -178,7 +225,8 @@ class Subscriber:
         properties: Properties | None,
     ) -> None:
         self._connected = False
-        metrics.CONNECTED.set(0)
+        if self.subscription.on_connection is not None:
+            self.subscription.on_connection(False)
         log.warning(
             "%s: disconnected from broker (%s); unacknowledged messages will be redelivered", self.client_id, reason
         )

@@ -11,7 +11,7 @@ import threading
 
 from prometheus_client import start_http_server
 
-from ingest.mqtt import Subscriber
+from ingest.mqtt import Subscriber, Subscription
 from ingest.settings import IngestSettings
 from ingest.worker import IngestWorker
 
@@ -23,7 +23,7 @@ class IngestService:
 
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
-        self.subscriber = Subscriber(settings)
+        self.subscriber = Subscriber(Subscription.for_ingest(settings))
         self.worker = IngestWorker(settings, self.subscriber)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.worker.run, args=(self._stop,), name="ingest", daemon=True)

@@ -37,7 +37,7 @@ class IngestWorker:
                     )
                 except BrokerUnavailable as exc:
                     log.error("%s; reconnecting", exc)
-                    self._reconnect(stop)
+                    self.subscriber.reconnect(stop)
                     continue
                 metrics.PENDING.set(len(batch))
                 if batch:
@@ -47,18 +47,6 @@ class IngestWorker:
             self.subscriber.close()
             if self._conn is not None:
                 self._conn.close()
-
-    def _reconnect(self, stop: threading.Event) -> None:
-        delay = 0.25
-        while not stop.wait(delay):
-            try:
-                self.subscriber.connect()
-                return
-            except BrokerUnavailable as exc:
-                log.error("%s; retrying in %.1f s", exc, delay)
-                # Short: after a broker restart every second without our subscription is a second
-                # in which shared-subscription messages would reach nobody.
-                delay = min(delay * 2, 1.0)
 
     def connect(self) -> None:
         """Open the database connection now, so a wrong URL or password fails at start-up."""

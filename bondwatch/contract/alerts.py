@@ -18,3 +18,15 @@ ALERT_TYPES: tuple[str, ...] = get_args(AlertType)
 Severity = Literal["critical", "major", "minor", "warning"]
 # Judged on the platform's clock (silence), not on the readings' own ts.
 SILENCE_ALERTS = ("sensor_offline", "gps_lost")
+AlertStatus = Literal["active", "acknowledged", "cleared"]
+# The severity each rule raises its alerts with (the contract fixes bonded_exit: critical).
+SEVERITY: dict[str, Severity] = {
+    "temp_excursion": "major",
+    "temp_pre_alarm": "warning",
+    "sensor_offline": "minor",
+    "bonded_exit": "critical",
+    "corridor_deviation": "major",
+    "gate_hold": "major",
+    "gps_lost": "minor",
+    "low_soc": "warning",
+}
