@@ -10,11 +10,11 @@ from prometheus_client import make_asgi_app
 
 from api.db import make_pool
 from api.errors import install_handlers
-from api.routers import devices, geofences, health, profiles, release_notes, sensors, tags, vehicles
+from api.routers import alerts, devices, gates, geofences, health, profiles, release_notes, sensors, tags, vehicles
 from api.settings import ApiSettings
 from bondwatch import __version__
 
-ROUTERS = (health, geofences, devices, profiles, vehicles, tags, release_notes, sensors)
+ROUTERS = (health, geofences, devices, profiles, vehicles, tags, release_notes, sensors, alerts, gates)
 
 
 def create_app(settings: ApiSettings) -> FastAPI:

@@ -35,6 +35,7 @@ def run_api(settings: ApiSettings, with_ingest: bool) -> None:
             port=settings.api_port,
             log_level=settings.log_level.lower(),
             access_log=False,
+            timeout_graceful_shutdown=5,  # open alert streams would otherwise hold shutdown forever
         )
     finally:
         if ingest is not None and rules is not None and retention is not None:

@@ -15,3 +15,7 @@ class ApiSettings(DbSettings):
     # Time zone of the zone: timestamps in responses carry this offset; days and months are cut in it.
     api_timezone: str = "Asia/Shanghai"
     api_track_max_points: int = Field(default=50_000, ge=100)
+    # Comment lines on idle alert streams, so proxies and browsers do not drop them as dead.
+    api_stream_keepalive_s: float = Field(default=15.0, gt=0, le=300)
+    # Each alert stream holds a database connection of its own (LISTEN pins it), outside the pool.
+    api_max_streams: int = Field(default=50, ge=1, le=10_000)

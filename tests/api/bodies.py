@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
 
 from tests.api.conftest import Api, uid
 
@@ -109,3 +113,91 @@ def register_sensor(admin: Api, profile_body: dict[str, Any] | None = None) -> t
     device_id = uid("temp")
     admin.ok("PUT", f"/devices/{device_id}", temp_device(name))
     return device_id, name
+
+
+# ---------------------------------------------------------------- rows the rules engine writes
+
+Db = psycopg.Connection[tuple[Any, ...]]
+# The site of the engine that "raised" the seeded rows: not the API's own, so tests can tell them apart.
+ENGINE_SITE = "t-engine"
+
+
+def insert_alert(
+    db: Db,
+    *,
+    alert_type: str = "temp_excursion",
+    severity: str = "major",
+    status: str = "active",
+    subject_id: str | None = None,
+    opened_at: datetime | None = None,
+    updated_at: datetime | None = None,
+    note: str | None = None,
+    opened_event: bool = True,
+) -> int:
+    """An alert as the engine raises it (with its 'opened' event unless told otherwise); returns its id.
+
+    A cleared alert is one its rule cleared (cleared_at set, nobody resolved it).
+    """
+    opened_at = opened_at or datetime.now(UTC) - timedelta(minutes=5)
+    updated_at = updated_at or opened_at
+    row = db.execute(
+        "INSERT INTO alerts (type, severity, status, subject_kind, subject_id, opened_at, updated_at, cleared_at, "
+        "acked_by, acked_at, note, details) VALUES (%s, %s, %s, 'device', %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (
+            alert_type,
+            severity,
+            status,
+            subject_id or uid("temp"),
+            opened_at,
+            updated_at,
+            updated_at if status == "cleared" else None,
+            "engine-test" if status == "acknowledged" else None,
+            updated_at if status == "acknowledged" else None,
+            note,
+            Jsonb({"direction": "high", "peak": 9.5, "profile": "chilled"}),
+        ),
+    ).fetchone()
+    assert row is not None
+    alert_id = int(row[0])
+    if opened_event:
+        db.execute(
+            "INSERT INTO alert_events (site, alert_id, event, alert) "
+            "SELECT %s, id, 'opened', bondwatch_alert_object(a) FROM alerts a WHERE id = %s",
+            (ENGINE_SITE, alert_id),
+        )
+    return alert_id
+
+
+def insert_passage(
+    db: Db,
+    gate_id: str,
+    first_read_at: datetime,
+    direction: str = "out",
+    decision: str | None = "pass",
+    vehicle_id: str | None = None,
+) -> str:
+    """A gate passage as the engine records it; returns its id."""
+    passage_id = uid("psg")
+    vehicle_epc, cargo = epc(), [epc(), epc()]
+    reasons = [] if decision != "hold" else [{"code": "no_release_note", "vehicle_id": vehicle_id}]
+    db.execute(
+        "INSERT INTO gate_passages (id, site, gate_id, direction, vehicle_id, vehicle_epc, epcs, cargo_epcs, reads, "
+        "readers, first_read_at, last_read_at, decision, reasons) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 14, %s, %s, %s, %s, %s)",
+        (
+            passage_id,
+            ENGINE_SITE,
+            gate_id,
+            direction,
+            vehicle_id,
+            vehicle_epc,
+            [vehicle_epc, *cargo],
+            cargo,
+            [f"{gate_id}-r1", f"{gate_id}-r2"],
+            first_read_at,
+            first_read_at + timedelta(seconds=6),
+            decision,
+            Jsonb(reasons),
+        ),
+    )
+    return passage_id

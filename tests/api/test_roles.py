@@ -1,8 +1,9 @@
 """Role matrix: every endpoint × (no token, garbage token, viewer, dispatcher, admin).
 
-Reads need viewer, registry writes need admin, issuing a release note needs dispatcher. An allowed
-call is arranged so that it succeeds (its referenced rows exist, its body is valid), which proves
-the role check lets it through rather than some other check turning it away.
+Reads need viewer, registry writes need admin, issuing a release note and acknowledging or resolving
+an alert need dispatcher. An allowed call is arranged so that it succeeds (its referenced rows exist,
+its body is valid), which proves the role check lets it through rather than some other check turning
+it away.
 """
 
 from __future__ import annotations
@@ -52,6 +53,18 @@ def _registered_tag(admin: Api) -> tuple[str, Any]:
     return path, None
 
 
+def _active_alert(suffix: str = "", body: Any = None) -> Arrange:
+    """A fresh active alert per call, so every allowed caller's ack or resolve has one to act on."""
+
+    def arrange(admin: Api) -> tuple[str, Any]:
+        # Alerts are the rules engine's to open; the API has no endpoint that creates one.
+        with psycopg.connect(load_settings(DbSettings).db_url, autocommit=True) as conn:
+            alert_id = bodies.insert_alert(conn)
+        return f"/alerts/{alert_id}{suffix}", body
+
+    return arrange
+
+
 ENDPOINTS = [
     Endpoint("GET", "/geofences", Role.viewer, _fixed("/geofences")),
     Endpoint("POST", "/geofences", Role.admin, lambda a: ("/geofences", {**bodies.polygon(), "id": uid("gf")})),
@@ -99,6 +112,14 @@ ENDPOINTS = [
         Role.viewer,
         lambda a: (f"/sensors/{bodies.register_sensor(a)[0]}/readings", None),
     ),
+    Endpoint("GET", "/alerts", Role.viewer, _fixed("/alerts?status=open")),
+    Endpoint("GET", "/alerts/{alert_id}", Role.viewer, _active_alert()),
+    Endpoint("POST", "/alerts/{alert_id}/ack", Role.dispatcher, _active_alert("/ack", {"note": "on my way"})),
+    Endpoint("POST", "/alerts/{alert_id}/resolve", Role.dispatcher, _active_alert("/resolve", {"note": "done"})),
+    # GET /alerts/stream is not here: an allowed call never ends, and the test client reads a response
+    # whole. test_alerts_api checks its 401 with the test client and its 200 against a real server.
+    Endpoint("GET", "/gates", Role.viewer, _fixed("/gates")),
+    Endpoint("GET", "/gates/{gate_id}/passages", Role.viewer, _fixed("/gates/gate-north/passages")),
 ]
 
 
