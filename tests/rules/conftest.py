@@ -77,22 +77,25 @@ class Outbox:
             self.messages.append(Heard(msg.topic, orjson.loads(msg.payload), time.monotonic()))
 
     def alerts(self, subject_id: str | None = None, type_: str | None = None) -> list[dict[str, Any]]:
+        """Alert events in order; delivery is at least once, so a repeat (same event_id) counts once."""
         with self._lock:
-            return [
-                m.body
+            events = {
+                m.body["event_id"]: m.body
                 for m in self.messages
                 if "/alerts/" in m.topic
                 and (subject_id is None or m.body["subject_id"] == subject_id)
                 and (type_ is None or m.body["type"] == type_)
-            ]
+            }
+        return [events[k] for k in sorted(events)]
 
     def decisions(self, gate_id: str | None = None) -> list[Heard]:
+        """Gate decisions, first delivery of each passage."""
         with self._lock:
-            return [
-                m
-                for m in self.messages
-                if m.topic.endswith("/decision") and (gate_id is None or f"/gate/{gate_id}/" in m.topic)
-            ]
+            first: dict[str, Heard] = {}
+            for m in self.messages:
+                if m.topic.endswith("/decision") and (gate_id is None or f"/gate/{gate_id}/" in m.topic):
+                    first.setdefault(m.body["passage_id"], m)
+        return list(first.values())
 
     def close(self) -> None:
         self.client.disconnect()
