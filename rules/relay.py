@@ -26,6 +26,9 @@ from rules.settings import RulesSettings
 
 log = logging.getLogger(__name__)
 BATCH = 500
+# A passage with more tags than this is not one truck (a reader left reading a warehouse aisle): its
+# message lists the first ones and says how many there were, so it stays far below broker size limits.
+LIST_CAP = 200
 
 ALERTS_SQL = (
     "SELECT e.id, e.event, e.at, e.actor, e.note, e.alert FROM alert_events e "
@@ -46,39 +49,48 @@ def alert_message(event_id: int, event: str, event_at: Any, actor: str | None, a
 def decision_message(row: tuple[Any, ...]) -> bytes:
     (pid, gate, direction, decision, reasons, vehicle, vehicle_epc, note, decided, epcs, cargo, missing, first,
      last) = row  # fmt: skip
-    return orjson.dumps(
-        {
-            "decision": decision,
-            "reasons": [r["text"] for r in reasons],
-            "vehicle_id": vehicle,
-            "release_note_id": note,
-            "passage_id": pid,
-            "ts": decided.isoformat(),
-            "gate_id": gate,
-            "direction": direction,
-            "vehicle_epc": vehicle_epc,
-            "epcs": epcs,
-            "cargo_epcs": cargo,
-            "missing_epcs": missing,
-            "reason_codes": reasons,
-            "first_read_at": first.isoformat(),
-            "last_read_at": last.isoformat(),
-        }
-    )
+    body = {
+        "decision": decision,
+        "reasons": [r["text"] for r in reasons[:LIST_CAP]],
+        "vehicle_id": vehicle,
+        "release_note_id": note,
+        "passage_id": pid,
+        "ts": decided.isoformat(),
+        "gate_id": gate,
+        "direction": direction,
+        "vehicle_epc": vehicle_epc,
+        "epcs": epcs[:LIST_CAP],
+        "cargo_epcs": cargo[:LIST_CAP],
+        "missing_epcs": missing[:LIST_CAP],
+        "reason_codes": reasons[:LIST_CAP],
+        "first_read_at": first.isoformat(),
+        "last_read_at": last.isoformat(),
+    }
+    if max(len(reasons), len(epcs), len(missing)) > LIST_CAP:
+        body["truncated"] = {"reasons": len(reasons), "epcs": len(epcs), "missing_epcs": len(missing)}
+        body["reasons"].append(f"……共 {len(reasons)} 条原因 / {len(reasons)} reasons in all, see passage {pid}")
+    return orjson.dumps(body)
 
 
 class Relay:
     def __init__(self, settings: RulesSettings) -> None:
         self.site = settings.site
         self.target = settings.mqtt
-        self.client = make_client(settings.mqtt, f"{settings.client_id()}-out")
+        self.client_id = f"{settings.client_id()}-out"
+        self.client = make_client(settings.mqtt, self.client_id)
         self._inflight: dict[tuple[str, Any], mqtt.MQTTMessageInfo] = {}
         self._connected = False
-        self.client.on_connect = lambda *a: self._set_connected(True)
-        self.client.on_disconnect = lambda *a: self._set_connected(False)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
 
-    def _set_connected(self, up: bool) -> None:
-        self._connected = up
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: Any, props: object) -> None:
+        self._connected = not reason.is_failure
+        if reason.is_failure:
+            log.error("%s: broker refused the relay: %s", self.client_id, reason)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: Any, props: object) -> None:
+        self._connected = False
+        log.warning("%s: disconnected from broker (%s); unsent alerts and decisions wait", self.client_id, reason)
 
     def start(self) -> None:
         self.client.connect_async(self.target.host, self.target.port, keepalive=30)
@@ -115,10 +127,12 @@ class Relay:
         return sent
 
     def _confirm(self, conn: psycopg.Connection[Any]) -> None:
-        done = [key for key, info in self._inflight.items() if info.is_published()]
-        failed = [key for key, info in self._inflight.items() if info.rc != mqtt.MQTT_ERR_SUCCESS]
-        for key in failed:  # never reached the client's queue: send again on the next flush
-            self._inflight.pop(key, None)
+        done: list[tuple[str, Any]] = []
+        for key, info in list(self._inflight.items()):
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:  # never reached the client's queue: send again on the next flush
+                self._inflight.pop(key)
+            elif info.is_published():
+                done.append(key)
         if not done:
             return
         alerts = [k[1] for k in done if k[0] == "alert"]
@@ -136,7 +150,7 @@ class Relay:
         """Wait for the broker to confirm everything sent (at shutdown)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(info.is_published() for info in self._inflight.values()):
+            if all(info.rc != mqtt.MQTT_ERR_SUCCESS or info.is_published() for info in self._inflight.values()):
                 return True
             time.sleep(0.02)
         return False

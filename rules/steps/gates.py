@@ -25,6 +25,7 @@ from rules.observation import Observation
 from rules.steps.base import StatefulStep, Step
 
 log = logging.getLogger(__name__)
+DETAIL_CAP = 20  # reasons and tags an alert lists; the passage keeps them all
 
 
 @dataclass
@@ -152,14 +153,17 @@ class GatePassages(Step[OpenPassage]):
         gate_name = self.ctx.registry.fences.names.get(o.gate_id, o.gate_id)
         who_zh = f"车辆 {vehicle.plate}" if vehicle else "未识别车辆"
         who_en = f"vehicle {vehicle.plate}" if vehicle else "an unidentified vehicle"
+        shown = o.reasons[:DETAIL_CAP]
         details = {
             "gate_id": o.gate_id,
             "passage_id": o.id,
             "release_note_id": o.release_note_id,
-            "reasons": [r.as_json() for r in o.reasons],
-            "epcs": list(o.epcs),
-            "message_zh": f"{gate_name}拦截{who_zh}出区：" + "；".join(r.text.split(" / ")[0] for r in o.reasons),
-            "message_en": f"{who_en} held at {o.gate_id}: " + "; ".join(r.text.split(" / ")[-1] for r in o.reasons),
+            "reasons": [r.as_json() for r in shown],
+            "reasons_total": len(o.reasons),
+            "epcs": list(o.epcs[:DETAIL_CAP]),
+            "epcs_total": len(o.epcs),
+            "message_zh": f"{gate_name}拦截{who_zh}出区：" + "；".join(r.text.split(" / ")[0] for r in shown),
+            "message_en": f"{who_en} held at {o.gate_id}: " + "; ".join(r.text.split(" / ")[-1] for r in shown),
         }
         if o.vehicle_id:
             self.alert(fx, "open", "gate_hold", "vehicle", o.vehicle_id, o.first_read, details)

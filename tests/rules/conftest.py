@@ -54,6 +54,7 @@ class Heard:
     topic: str
     body: dict[str, Any]
     at: float  # monotonic arrival
+    wall: float  # epoch seconds at arrival
 
 
 class Outbox:
@@ -74,7 +75,7 @@ class Outbox:
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         with self._lock:
-            self.messages.append(Heard(msg.topic, orjson.loads(msg.payload), time.monotonic()))
+            self.messages.append(Heard(msg.topic, orjson.loads(msg.payload), time.monotonic(), time.time()))
 
     def alerts(self, subject_id: str | None = None, type_: str | None = None) -> list[dict[str, Any]]:
         """Alert events in order; delivery is at least once, so a repeat (same event_id) counts once."""
