@@ -20,6 +20,7 @@ from shapely.geometry.base import BaseGeometry
 from bondwatch.geofence import Geofence
 
 Floats = npt.NDArray[np.float64]
+SAMPLE_M = 5.0  # spacing of the points that measure how far a line between two fixes goes out
 Bools = npt.NDArray[np.bool_]
 
 
@@ -101,7 +102,17 @@ class FenceSet:
         return float(shapely.distance(self.allowed, shapely.points(x, y)))
 
     def segment_outside_m(self, x0: float, y0: float, x1: float, y1: float) -> float:
-        """Length of the straight line between two fixes that lies outside every allowed area."""
+        """How far the straight line between two fixes goes outside every allowed area (0 if it stays in).
+
+        The farthest point, not the length outside: a line cutting the inside of a corridor's bend
+        runs outside for a long way but only a few metres out, while one crossing a hole in the
+        boundary goes far out.
+        """
         if self.allowed is None or (x0, y0) == (x1, y1):
             return 0.0
-        return float(shapely.difference(LineString([(x0, y0), (x1, y1)]), self.allowed).length)
+        outside = shapely.difference(LineString([(x0, y0), (x1, y1)]), self.allowed)
+        if outside.is_empty:
+            return 0.0
+        steps = np.arange(0.0, outside.length + SAMPLE_M, SAMPLE_M)
+        points = shapely.line_interpolate_point(shapely.line_merge(outside), np.minimum(steps, outside.length))
+        return float(np.max(shapely.distance(self.allowed, points)))

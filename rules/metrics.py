@@ -6,6 +6,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 OBSERVED = Counter("bondwatch_rules_readings_total", "Readings the rules engine judged", ["kind"])
 LATE = Counter("bondwatch_rules_late_total", "Readings older than their device's latest (not judged)", ["kind"])
+FUTURE = Counter("bondwatch_rules_future_total", "Readings stamped too far in the future (not judged)", ["kind"])
 FIXES_REJECTED = Counter("bondwatch_rules_fixes_rejected_total", "Positions held back by hygiene", ["reason"])
 ALERT_CHANGES = Counter("bondwatch_rules_alert_events_total", "Alert events written", ["type", "event"])
 DECISIONS = Counter("bondwatch_rules_gate_decisions_total", "Outbound gate passages decided", ["decision"])

@@ -4,10 +4,12 @@ The reads of one gate (the read's ``gate_id``, else the reader's registered gate
 ``rules_passage_window_s`` of the first read form one passage. It closes when a read of the same
 gate comes after the window (on the readings' clock), or on the platform's clock at
 
-    max(last arrival + settle, min(first ts + window, first arrival + window))
+    last arrival + max(settle, first ts + window − last ts)
 
-so a live passage is decided as its window ends (whatever the reader's clock says), and a backlog
-delivered all at once is decided as soon as its reads stop arriving.
+that is, when what is left of the window, as the reader's clock counts it, has passed since its
+latest read arrived. Live, that is the end of the window whatever the reader's clock says (a reader
+60 s slow or 30 s fast alike); a backlog delivered all at once closes a window's length after it
+arrives, unless the gate's next passage closes it first.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ DETAIL_CAP = 20  # reasons and tags an alert lists; the passage keeps them all
 class OpenPassage:
     first_t: float = 0.0
     last_t: float = 0.0
-    first_arrival: float = 0.0
     last_arrival: float = 0.0
     reads: list[list[Any]] = field(default_factory=list)  # [epc, t, device, direction]
 
@@ -93,7 +94,7 @@ class GatePassages(Step[OpenPassage]):
             current = None
         p = self.state(gate)
         if current is None:
-            p.first_t, p.first_arrival = obs.t, obs.arrived
+            p.first_t = obs.t
         p.first_t = min(p.first_t, obs.t)
         p.last_t = max(p.last_t, obs.t)
         p.last_arrival = obs.arrived
@@ -106,11 +107,8 @@ class GatePassages(Step[OpenPassage]):
     def tick(self, now: float, fx: Effects) -> None:
         s = self.ctx.settings
         for gate, p in list(self.states.items()):
-            closes = max(
-                p.last_arrival + s.rules_passage_settle_s,
-                min(p.first_t + s.rules_passage_window_s, p.first_arrival + s.rules_passage_window_s),
-            )
-            if now >= closes:
+            left = p.first_t + s.rules_passage_window_s - p.last_t
+            if now >= p.last_arrival + max(s.rules_passage_settle_s, left):
                 self._close(gate, fx)
 
     def _close(self, gate: str, fx: Effects) -> None:

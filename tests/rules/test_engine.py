@@ -295,7 +295,12 @@ def test_late_readings_do_not_move_low_soc_or_the_track() -> None:
 def test_invalid_fixes_are_not_accepted(case: Observation, reason: str) -> None:
     engine = make_engine()
     engine.process([case])
-    assert case.marks == {"valid": False, "fix": False, "rejected": reason}
+    assert {k: case.marks[k] for k in ("valid", "fix", "rejected")} == {
+        "valid": False,
+        "fix": False,
+        "rejected": reason,
+    }
+    assert case.marks.get("late", False) == (reason == "future"), "a future-stamped reading is judged by no rule"
 
 
 @pytest.mark.parametrize(
@@ -333,6 +338,16 @@ def test_after_reset_after_jumps_to_one_new_place_it_is_believed(reset_after: in
     assert nearby.marks == {"valid": True, "fix": True}
 
 
+def test_scattered_jumps_never_move_the_truck() -> None:
+    engine = make_engine(rules_jump_reset_after=3)
+    feed(engine, gps(T0, INSIDE))
+    east, west, north = (110.2350, 39.5200), (109.5350, 39.5200), (109.8850, 39.8000)  # ~30 km each way
+    glitches = [gps(T0 + 10, east), gps(T0 + 20, west), gps(T0 + 30, north), gps(T0 + 40, east)]
+    per_fix = each(engine, glitches)
+    assert [g.marks["fix"] for g in glitches] == [False] * 4, "glitches that disagree with each other are not a move"
+    assert [actions(fx, "bonded_exit") for fx in per_fix] == [[]] * 4
+
+
 def test_a_normal_fix_between_jumps_restarts_the_count() -> None:
     engine = make_engine(rules_jump_reset_after=2)
     fixes = [gps(T0, INSIDE), gps(T0 + 10, FAR), gps(T0 + 20, INSIDE), gps(T0 + 30, FAR), gps(T0 + 40, FAR)]
@@ -340,11 +355,6 @@ def test_a_normal_fix_between_jumps_restarts_the_count() -> None:
     assert [f.marks["fix"] for f in fixes] == [True, False, True, False, True]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG rules/steps/order.py:29-36: a reading with a far-future ts becomes the device's latest, so every "
-    "normal reading after it is marked late until the clock catches up",
-)
 def test_a_fix_from_the_future_does_not_blind_the_device() -> None:
     engine = make_engine()
     bogus = gps(T0 + 86_400, INSIDE, arrived=T0)  # the terminal's clock jumped a day ahead once
@@ -355,11 +365,6 @@ def test_a_fix_from_the_future_does_not_blind_the_device() -> None:
     assert normal.marks.get("fix") is True, f"the next normal fix was not accepted: {normal.marks}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG rules/steps/order.py:29-36: one temperature reading with a far-future ts marks every later "
-    "reading of the sensor late, so the cold-chain rule never sees the excursion",
-)
 def test_a_temperature_from_the_future_does_not_blind_the_cold_chain() -> None:
     engine = make_engine()
     engine.process([temp(T0 + 86_400, 3.0, arrived=T0)])
@@ -443,7 +448,7 @@ def test_a_pre_alarm_opens_after_the_delay_in_the_band_and_clears_below_it_by_th
         engine,
         [
             temp(T0, 3.0),
-            temp(T0 + 60, 3.7),  # in the band [3.5, 4.0]
+            temp(T0 + 60, 3.5),  # in the band [3.5, 4.0]
             temp(T0 + 1860, 3.9),
             temp(T0 + 1861, 3.8),
             temp(T0 + 1900, 3.4),  # below the band, not by the hysteresis
@@ -670,7 +675,7 @@ def test_sparse_fixes_inside_whose_line_crosses_out_of_the_zone_raise_bonded_exi
     feed(engine, gps(T0, WEST_OF_HOLE))
     fx = feed(engine, gps(T0 + 60, EAST_OF_HOLE))
     opened = only(fx, "bonded_exit", "open")
-    assert 360 <= opened.details["crossed_between_fixes_m"] <= 410  # the hole is ~387 m wide there
+    assert 180 <= opened.details["crossed_between_fixes_m"] <= 200  # half the hole's ~387 m width: how far out
     assert opened.details["distance_outside_m"] == 0
     assert opened.when == at(T0 + 60)
 
@@ -683,12 +688,6 @@ def test_sparse_fixes_whose_line_stays_inside_or_are_too_far_apart_raise_nothing
     assert changes(feed(engine, gps(T0, WEST_OF_HOLE), gps(T0 + 601, EAST_OF_HOLE))) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG rules/fences.py:103-107 with rules/steps/geofence.py:95-97: a chord is judged by its length outside "
-    "the allowed area, so fixes a minute apart along a corridor that bends raise bonded_exit although the chord "
-    "strays at most ~23 m beyond the corridor's edge",
-)
 def test_a_bonded_truck_coming_back_along_its_corridor_raises_no_bonded_exit_at_a_bend() -> None:
     engine = make_engine()  # on its way back: its pass was hours ago, and inbound passages decide nothing
     fx = feed(engine, gps(T0, IN_CORRIDOR), gps(T0 + 60, EAST_ACCESS))  # 740 m by road: 45 km/h round the bend
@@ -797,6 +796,12 @@ def test_a_failing_prepare_leaves_the_other_steps_working(monkeypatch: pytest.Mo
     assert actions(fx, "low_soc") == ["open"] and changes(fx, "bonded_exit") == []
 
 
+def _checkpoint(engine: Engine) -> list[tuple[str, str, dict[str, Any]]]:
+    """The engine's dirty states as the store keeps them: JSON, forgotten subjects deleted."""
+    rows = json.loads(json.dumps(list(engine.dirty_states())))
+    return [(rule, subject, state) for rule, subject, state in rows if state is not None]
+
+
 def _cold_readings() -> list[Observation]:
     # ts every 5 min, all above max_c from T0: the excursion opens at the first reading after T0 + 1800
     return [temp(T0 + 300 * i, 5.0 + 0.1 * i, seq=100 + i, arrived=T0 + 300 * i + 1) for i in range(10)]
@@ -810,8 +815,7 @@ def test_a_checkpoint_mid_excursion_restores_to_the_same_outcome() -> None:
     before = make_engine()
     readings = _cold_readings()
     head = [actions(fx, "temp_excursion") for fx in each(before, readings[:4])]
-    rows = json.loads(json.dumps(list(before.dirty_states())))  # as the store keeps them (JSON)
-    kept = [(rule, subject, state) for rule, subject, state in rows if state is not None]
+    kept = _checkpoint(before)
     assert any(rule == "coldchain" and state["ex_dir"] == "high" and not state["ex_open"] for rule, _, state in kept)
 
     after = make_engine()
@@ -841,3 +845,27 @@ def test_restore_ignores_unknown_rules_and_reports_unreadable_states(caplog: pyt
     stale = temp(T0, 9.0, seq=5)
     engine.process([stale])
     assert stale.marks["late"] is True
+
+
+def test_an_open_passage_and_a_parked_fix_survive_a_restart() -> None:
+    reg = make_registry()
+    add_note(reg, "HF-1", [BONDED_A])
+    before = make_engine(reg)
+    feed(before, gps(T0 - 60, EAST_ACCESS), rfid(T0, VEH1_EPC), rfid(T0 + 1, BONDED_A))
+    assert changes(feed(before, gps(T0 + 5, OUTSIDE))) == []  # parked behind the open passage
+    after = make_engine(reg)
+    after.restore(_checkpoint(before))
+    fx = after.tick(T0 + 10)
+    assert [p.decision for p in passages(fx)] == ["pass"]
+    assert changes(fx, "bonded_exit") == [], "the parked fix was excused by the pass decided after the restart"
+    assert only(feed(after, gps(T0 + 1900, OUTSIDE_2)), "bonded_exit", "open").when == at(T0 + 1900)
+
+
+def test_an_open_silence_alert_is_not_raised_again_after_a_restart() -> None:
+    before = make_engine()
+    feed(before, temp(T0, 3.0))
+    assert actions(before.tick(T0 + 600), "sensor_offline") == ["open"]
+    after = make_engine()
+    after.restore(_checkpoint(before))
+    assert changes(after.tick(T0 + 1200)) == []
+    assert actions(feed(after, temp(T0 + 1300, 3.0)), "sensor_offline") == ["clear"]
