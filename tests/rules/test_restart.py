@@ -27,7 +27,14 @@ from fastapi.testclient import TestClient
 from simulators.scenario import RunSummary, ScheduledMessage, apply_registry, load_scenario
 from tests.conftest import Publisher, wait_for
 from tests.rules.conftest import Outbox
-from tests.rules.test_scenarios_backlog import TS_JUDGED, alert_rows, check_decisions, check_expectations, subjects_of
+from tests.rules.test_scenarios_backlog import (
+    TS_JUDGED,
+    alert_rows,
+    check_api,
+    check_decisions,
+    check_expectations,
+    subjects_of,
+)
 
 BONDWATCH = Path(sys.executable).parent / "bondwatch"
 
@@ -119,6 +126,7 @@ def test_alerts_survive_restarts(
     for s, summary in runs:
         check_expectations(s, summary, alert_rows(db, subjects_of(s)), outbox)
         check_decisions(s, outbox)
+        check_api(api, alert_rows(db, subjects_of(s)))
 
 
 def _stored(db: psycopg.Connection[Any]) -> int:

@@ -7,7 +7,7 @@ The platform must raise exactly the scenario's ``[[expect]]``: open from ``opens
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +105,19 @@ def test_backlog_raises_what_the_scenario_expects(
     rows = alert_rows(db, subjects)
     check_expectations(s, summary, rows, outbox)
     check_decisions(s, outbox)
+    check_api(api, rows)
+
+
+def check_api(api: TestClient, rows: list[dict[str, Any]]) -> None:
+    """The API tells dispatchers what the database holds: the same alerts, states and times (+08:00)."""
+    for row in rows:
+        listed = api.get("/alerts", params={"subject_id": row["subject_id"], "type": row["type"]}).json()
+        (alert,) = [a for a in listed if a["id"] == row["id"]]
+        assert (alert["status"], alert["severity"], alert["subject_kind"]) == (
+            row["status"],
+            row["severity"],
+            row["subject_kind"],
+        )
+        assert datetime.fromisoformat(alert["opened_at"]) == row["opened_at"] and alert["opened_at"].endswith("+08:00")
+        assert alert["details"]["message_zh"] and alert["details"]["message_en"]
+        assert api.get(f"/alerts/{row['id']}").json()["events"][0]["event"] == "opened"
