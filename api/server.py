@@ -8,6 +8,7 @@ import uvicorn
 
 from api.app import create_app
 from api.settings import ApiSettings
+from bondwatch.children import Child
 from bondwatch.db.retention import RetentionJob
 from bondwatch.settings import load_settings
 
@@ -15,18 +16,20 @@ log = logging.getLogger(__name__)
 
 
 def run_api(settings: ApiSettings, with_ingest: bool) -> None:
-    from ingest.service import IngestService
-    from ingest.settings import IngestSettings
-    from rules.service import RulesService
-    from rules.settings import RulesSettings
+    from reports.job import MonthlyReportJob
+    from reports.settings import ReportSettings
 
-    ingest = IngestService(load_settings(IngestSettings)) if with_ingest else None
-    rules = RulesService(load_settings(RulesSettings)) if with_ingest else None
+    # Ingest and rules run as child processes (bondwatch/children.py): each needs a core of its own.
+    children = [Child("ingest"), Child("rules")] if with_ingest else []
     retention = RetentionJob(settings) if with_ingest else None
-    if ingest is not None and rules is not None and retention is not None:
-        ingest.start()
-        rules.start()
+    # The monthly report is a scheduled job of the whole platform, like retention (not of a bare `bondwatch api`).
+    report_job = MonthlyReportJob(load_settings(ReportSettings)) if with_ingest else None
+    for child in children:
+        child.start()
+    if retention is not None:
         retention.start()
+    if report_job is not None:
+        report_job.start()
     try:
         log.info("API on http://%s:%d/api/v1 (metrics on /metrics)", settings.api_host, settings.api_port)
         uvicorn.run(
@@ -38,7 +41,9 @@ def run_api(settings: ApiSettings, with_ingest: bool) -> None:
             timeout_graceful_shutdown=5,  # open alert streams would otherwise hold shutdown forever
         )
     finally:
-        if ingest is not None and rules is not None and retention is not None:
+        if report_job is not None:
+            report_job.stop()
+        if retention is not None:
             retention.stop()
-            rules.stop()
-            ingest.stop()
+        for child in children:
+            child.stop()

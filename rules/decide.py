@@ -16,11 +16,16 @@ a tag on a pallet in the middle of a load is often not read.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Literal
 
 from edge.protocols.epc import pure_identity_uri
 from rules.effects import PassageOutcome, Reason
 from rules.registry import Registry
+
+# Reasons named tag by tag; beyond this a passage is not one truck's load (a reader left reading an
+# aisle), and one more reason says how many tags were like that.
+TAG_REASONS_CAP = 50
 
 
 def describe(epc: str) -> str:
@@ -98,32 +103,35 @@ def decide(
                     f"车辆 {plate}（{vehicle_id}）无有效核放单 / no valid release note for vehicle {vehicle_id}",
                 )
             )
-        for epc in cargo:
-            tag = registry.tags.get(epc)
-            if tag is None or tag.customs_status == "bonded":
-                what = "保税货物" if tag else "未登记标签"
-                reasons.append(
-                    Reason(
-                        "bonded_without_note",
-                        f"{what} {describe(epc)} 无核放单出区 / "
-                        f"{'bonded goods' if tag else 'unregistered tag'} {epc} leaving without a release note",
-                        epc,
-                    )
-                )
+        unnoted = [e for e in cargo if registry.tags.get(e) is None or registry.tags[e].customs_status == "bonded"]
+        reasons += _per_tag("bonded_without_note", unnoted, lambda epc: _without_note(registry, epc))
         return outcome("hold", reasons)
     best = max(notes, key=lambda n: (len(n.epcs.intersection(cargo)), -n.valid_from, n.id))
-    for epc in cargo:
-        if epc not in best.epcs:
-            reasons.append(
-                Reason(
-                    "not_on_note",
-                    f"货物标签 {describe(epc)} 未列入核放单 {best.id} / "
-                    f"cargo tag {epc} is not on release note {best.id}",
-                    epc,
-                )
-            )
+    unlisted = [e for e in cargo if e not in best.epcs]
+    reasons += _per_tag(
+        "not_on_note",
+        unlisted,
+        lambda epc: (
+            f"货物标签 {describe(epc)} 未列入核放单 {best.id} / cargo tag {epc} is not on release note {best.id}"
+        ),
+    )
     missing = tuple(sorted(best.epcs.difference(cargo)))
     return outcome("hold" if reasons else "pass", reasons, best.id, missing)
+
+
+def _without_note(registry: Registry, epc: str) -> str:
+    registered = epc in registry.tags
+    what_zh, what_en = ("保税货物", "bonded goods") if registered else ("未登记标签", "unregistered tag")
+    return f"{what_zh} {describe(epc)} 无核放单出区 / {what_en} {epc} leaving without a release note"
+
+
+def _per_tag(code: str, epcs: list[str], text: Callable[[str], str]) -> list[Reason]:
+    """One reason per tag, up to the cap; then one that counts the rest."""
+    reasons = [Reason(code, text(epc), epc) for epc in epcs[:TAG_REASONS_CAP]]
+    if len(epcs) > TAG_REASONS_CAP:
+        more = len(epcs) - TAG_REASONS_CAP
+        reasons.append(Reason(code, f"另有 {more} 个标签同上 / and {more} more tags alike"))
+    return reasons
 
 
 def _is_vehicle_tag(registry: Registry, epc: str) -> bool:

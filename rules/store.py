@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -47,8 +48,12 @@ PASSAGE_SQL = (
 USE_NOTE_SQL = (
     "UPDATE release_notes SET used_at = now(), used_passage_id = %s WHERE id = %s AND used_passage_id IS NULL"
 )
+# Checkpoints write hundreds of states at a time: COPY into a session table, then one upsert.
+STAGE_SQL = (
+    "CREATE TEMP TABLE IF NOT EXISTS rule_state_stage (rule text, subject text, state jsonb) ON COMMIT DELETE ROWS"
+)
 SAVE_STATE_SQL = (
-    "INSERT INTO rule_state (site, rule, subject, state) VALUES (%s, %s, %s, %s) "
+    "INSERT INTO rule_state (site, rule, subject, state) SELECT %s, rule, subject, state FROM rule_state_stage "
     "ON CONFLICT (site, rule, subject) DO UPDATE SET state = EXCLUDED.state, updated_at = now()"
 )
 
@@ -106,10 +111,14 @@ class Store:
 
     def save_states(self, rows: list[tuple[str, str, dict[str, Any] | None]]) -> None:
         with self.conn.cursor() as cur:
-            keep = [(self.site, rule, subject, Jsonb(state)) for rule, subject, state in rows if state is not None]
             gone = [(self.site, rule, subject) for rule, subject, state in rows if state is None]
-            if keep:
-                cur.executemany(SAVE_STATE_SQL, keep)
+            if len(gone) < len(rows):
+                cur.execute(STAGE_SQL)
+                with cur.copy("COPY rule_state_stage (rule, subject, state) FROM STDIN") as copy:
+                    for rule, subject, state in rows:
+                        if state is not None:
+                            copy.write_row((rule, subject, orjson.dumps(state).decode()))
+                cur.execute(SAVE_STATE_SQL, (self.site,))
             if gone:
                 cur.executemany("DELETE FROM rule_state WHERE site = %s AND rule = %s AND subject = %s", gone)
 

@@ -90,7 +90,7 @@ class TrafficGenerator:
             "epc": f"3034{r.getrandbits(80):020X}",
             "antenna": r.randrange(1, 5),
             "rssi_dbm": round(r.uniform(-75, -40), 1),
-            "gate_id": "gate-1",
+            "gate_id": f"gate-{device_id}",  # each reader at a gate of its own, as at a real site
             "direction": r.choice(["in", "out"]),
         }
 

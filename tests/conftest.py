@@ -66,6 +66,7 @@ def test_env(services: LocalServices) -> Iterator[dict[str, str]]:
         "BONDWATCH_MQTT_URL": base.mqtt_url,
         "BONDWATCH_INGEST_SESSION_EXPIRY_S": "600",
         "BONDWATCH_INGEST_METRICS_PORT": "0",
+        "BONDWATCH_RULES_METRICS_PORT": "0",
         "BONDWATCH_LOG_LEVEL": "WARNING",
     }
     saved = {k: os.environ.get(k) for k in env}

