@@ -5,7 +5,7 @@
     queue_path = "/var/lib/bondwatch-edge/gw-gate-1.db"
     queue_max_readings = 1000000
     queue_policy = "drop_oldest"          # or "refuse_new"
-    metrics_port = 9718                   # 0: no metrics endpoint
+    metrics_port = 9719                   # 0: no metrics endpoint
 
     [[devices]]
     id = "truck-01"                       # the device_id in topics
