@@ -150,7 +150,7 @@ def main() -> None:
     results = {
         "background_rate": rate,
         "samples": len(sensors),
-        "received": int(len(latencies)),
+        "received": len(latencies),
         "p50_ms": float(np.percentile(latencies, 50)) if len(latencies) else None,
         "p99_ms": float(np.percentile(latencies, 99)) if len(latencies) else None,
         "max_ms": float(latencies.max()) if len(latencies) else None,
