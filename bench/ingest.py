@@ -17,7 +17,10 @@ publishers: one ``mosquitto_pub -l`` process per device, ~150-byte contract ``te
 Every figure is messages per second; (2) and (3) also check that exactly the published readings
 were committed (zero loss).
 
-    python -m bench.ingest [--messages 200000] [--naive-messages 20000] [--workers 2]
+The sustained rate is measured with ``--workers`` (2) and again with ``--compare-workers`` (1), so
+that the two can be compared: splitting the subscription must not lower the figure.
+
+    python -m bench.ingest [--messages 200000] [--naive-messages 20000] [--workers 2] [--compare-workers 1]
 """
 
 from __future__ import annotations
@@ -215,18 +218,22 @@ def with_ingest(workers: int, site: str, body: Callable[[], list[Result]]) -> li
         ingest.wait(timeout=30)
 
 
-def bondwatch(services: LocalServices, args: argparse.Namespace, db_url: str) -> list[Result]:
+def bondwatch(
+    services: LocalServices, args: argparse.Namespace, db_url: str, workers: int, burst: bool
+) -> list[Result]:
     site = f"bench-{uuid.uuid4().hex[:6]}"
 
     def body() -> list[Result]:
-        per = args.messages // args.devices
-        out = [run_pipeline(f"bondwatch ingest ({args.workers} workers, QoS 1, burst)", services, site,
-                            "benchb", args.devices, per, db_url)]  # fmt: skip
-        console.print(f"  measured: {out[-1].name}")
+        out: list[Result] = []
+        if burst:
+            per = args.messages // args.devices
+            out.append(run_pipeline(f"bondwatch ingest ({workers} workers, QoS 1, burst)", services, site,
+                                    f"benchb{workers}", args.devices, per, db_url))  # fmt: skip
+            console.print(f"  measured: {out[-1].name}")
         best: Result | None = None
         for step, rate in enumerate(args.rates):
             per = int(rate * args.step_seconds) // args.devices
-            result = run_pipeline("", services, site, f"bench{step}", args.devices, per, db_url, rate)
+            result = run_pipeline("", services, site, f"bench{workers}s{step}", args.devices, per, db_url, rate)
             kept_up = result.delivered == result.messages and result.lag <= MAX_LAG_S
             verdict = "kept up" if kept_up else "fell behind"
             console.print(f"  offered {rate:,.0f} msg/s: committed {result.rate:,.0f} msg/s, "
@@ -235,11 +242,11 @@ def bondwatch(services: LocalServices, args: argparse.Namespace, db_url: str) ->
                 break
             best = result
         if best is not None:
-            best.name = f"bondwatch ingest ({args.workers} workers, QoS 1, sustained)"
+            best.name = f"bondwatch ingest ({workers} worker{'s' if workers > 1 else ''}, QoS 1, sustained)"
             out.insert(0, best)
         return out
 
-    return with_ingest(args.workers, site, body)
+    return with_ingest(workers, site, body)
 
 
 def naive(services: LocalServices, devices: int, per_device: int, db_url: str) -> Result:
@@ -276,7 +283,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200_000, help="burst size")
     parser.add_argument("--naive-messages", type=int, default=20_000)
     parser.add_argument("--devices", type=int, default=10)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="workers of the burst and the main sustained run")
+    parser.add_argument("--compare-workers", type=int, default=1,
+                        help="also the sustained rate with this many workers (0: skip)")  # fmt: skip
     parser.add_argument("--step-seconds", type=float, default=10.0)
     parser.add_argument("--rates", type=lambda s: [float(r) for r in s.split(",")],
                         default=[6000, 8000, 10000, 12000, 14000, 16000, 18000, 20000])  # fmt: skip
@@ -290,7 +299,9 @@ def main() -> None:
     per = args.messages // args.devices
     results = [ceiling(services, args.devices, per)]
     console.print(f"  measured: {results[-1].name}")
-    results += bondwatch(services, args, db_url)
+    results += bondwatch(services, args, db_url, args.workers, burst=True)
+    if args.compare_workers and args.compare_workers != args.workers:
+        results += bondwatch(services, args, db_url, args.compare_workers, burst=False)
     results.append(naive(services, args.devices, args.naive_messages // args.devices, db_url))
     console.print(f"  measured: {results[-1].name}")
     reset_bench_rows(db_url)
