@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install services services-down demo test lint bench-ingest clean
+.PHONY: install system-packages services services-down demo test lint bench-ingest clean dashboards
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,29 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-install: $(STAMP)
+# Grafana's dashboard schema (npm @grafana/schema, pinned to the Grafana image's version) and TypeScript, for
+# tests/dashboards/test_schema.py; Node.js from Debian when the machine has none.
+SCHEMA_DIR   := tests/dashboards/schema
+SCHEMA_STAMP := $(SCHEMA_DIR)/node_modules/.installed-$(shell sha1sum $(SCHEMA_DIR)/package-lock.json | cut -c1-12)
+$(SCHEMA_STAMP): $(SCHEMA_DIR)/package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq >/dev/null && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+	cd $(SCHEMA_DIR) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+install: $(STAMP) system-packages $(SCHEMA_STAMP)
+
+# Debian packages: a Chinese TrueType font for the monthly report's PDF and charts (reports/fonts.py finds it),
+# poppler-utils (pdftoppm, pdftotext) for the report tests. Only when missing, so a second run asks nothing.
+REPORT_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-packages:
+	@if [ ! -f $(REPORT_FONT) ] || ! command -v pdftoppm >/dev/null || ! command -v pdftotext >/dev/null; then \
+		echo "installing fonts-wqy-microhei poppler-utils"; \
+		$(SUDO) apt-get update -qq >/dev/null && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			fonts-wqy-microhei poppler-utils >/dev/null; \
+	fi
 
 services: install
 	$(BIN)/bondwatch services up
@@ -32,10 +54,21 @@ test: services
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy bondwatch ingest rules api edge simulators bench
+	$(BIN)/mypy bondwatch ingest rules api edge simulators bench reports drills
+
+# Regenerate dashboards/*.json from dashboards/build.py (tests fail when they differ).
+dashboards: install
+	$(BIN)/python dashboards/build.py
 
 bench-ingest: services
 	$(BIN)/python -m bench.ingest
+
+# Fault drills under a steady simulated load (docs/drills.md): about 20 min, 10 of them the unreachable broker.
+# Restarts the local PostgreSQL once; mounts a small tmpfs (root). Results in var/bench/drills.json.
+.PHONY: drills
+drills: services
+	$(BIN)/bondwatch db migrate
+	$(BIN)/python -m drills
 
 clean: services-down
 	rm -rf var $(VENV)

@@ -11,10 +11,16 @@ from prometheus_client import make_asgi_app
 from api.db import make_pool
 from api.errors import install_handlers
 from api.routers import alerts, devices, gates, geofences, health, profiles, release_notes, sensors, tags, vehicles
+from api.routers import reports as reports_router
+from api.routers import trace as trace_router
+from api.security import install_security
 from api.settings import ApiSettings
 from bondwatch import __version__
 
-ROUTERS = (health, geofences, devices, profiles, vehicles, tags, release_notes, sensors, alerts, gates)
+ROUTERS = (
+    health, geofences, devices, profiles, vehicles, tags, release_notes, sensors, alerts, gates, trace_router,
+    reports_router,
+)  # fmt: skip
 
 
 def create_app(settings: ApiSettings) -> FastAPI:
@@ -37,6 +43,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.settings = settings
     app.state.pool = pool
     install_handlers(app)
+    install_security(app, settings)  # CORS and rate limits (api/security.py)
     v1 = APIRouter(prefix="/api/v1")
     for module in ROUTERS:
         v1.include_router(module.router)

@@ -2,6 +2,16 @@
 
 A token is shown once, when created; the database keeps only its SHA-256. Tokens are 256 random
 bits, so a plain hash is enough: there is nothing to brute-force that a salt would slow down.
+
+Timing: a request's token is hashed and the hash is looked up through the unique index on
+``token_hash``; no secret is ever compared with a client's input in Python, so there is no
+``==`` here to replace with ``hmac.compare_digest``. What the lookup's timing could leak is how far
+the SHA-256 of the attacker's own guess matches stored hashes in the index's order: knowing bytes of
+a stored hash does not help find a token that hashes to it (that is a SHA-256 preimage), so it
+gives nothing away. docs/security.md has the whole argument.
+
+Revocation (``bondwatch token revoke ID|NAME``) sets ``revoked_at``; every request reads the row,
+so a revoked token gets 401 from its very next request, on every API process.
 """
 
 from __future__ import annotations
@@ -9,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -50,6 +61,41 @@ def create_token(settings: DbSettings, role: Role, name: str) -> str:
             "INSERT INTO api_tokens (name, role, token_hash) VALUES (%s, %s, %s)", (name, role.value, hash_token(token))
         )
     return token
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def list_tokens(settings: DbSettings) -> list[TokenInfo]:
+    with psycopg.connect(settings.db_url) as conn:
+        rows = conn.execute(
+            "SELECT id, name, role, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY id"
+        ).fetchall()
+    return [TokenInfo(*row) for row in rows]
+
+
+def revoke_token(settings: DbSettings, ident: str) -> list[tuple[int, str]]:
+    """Revoke the token with id ``ident`` (digits) or every token named ``ident``; returns (id, name) of each."""
+    with psycopg.connect(settings.db_url) as conn:
+        if ident.isdigit():
+            cur = conn.execute(
+                "UPDATE api_tokens SET revoked_at = now() WHERE revoked_at IS NULL AND id = %s RETURNING id, name",
+                (int(ident),),
+            )
+        else:
+            cur = conn.execute(
+                "UPDATE api_tokens SET revoked_at = now() WHERE revoked_at IS NULL AND name = %s RETURNING id, name",
+                (ident,),
+            )
+        rows = cur.fetchall()
+    return [(int(r[0]), str(r[1])) for r in rows]
 
 
 async def principal(request: Request, conn: Conn) -> Principal:

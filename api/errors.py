@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from bondwatch.errors import BondWatchError
 
@@ -41,6 +42,37 @@ class Forbidden(ApiError):
     status = 403
 
 
+class ErrorOut(BaseModel):
+    """The body of every refusal: what is wrong, in words."""
+
+    detail: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(ErrorOut):
+    """A 422: ``detail`` names the field; ``errors`` lists every field when the request did not parse."""
+
+    errors: list[FieldError] | None = None
+
+
+_DESCRIPTIONS = {
+    401: "No bearer token, or an unknown or revoked one",
+    403: "The token's role is too low for this",
+    404: "Nothing registered under this key",
+    409: "Conflicts with what is registered (e.g. it exists, or something refers to it)",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for the refusals a route can answer with (their body is :class:`ErrorOut`)."""
+    return {code: {"model": ErrorOut, "description": _DESCRIPTIONS[code]} for code in codes}
+
+
 def _describe(errors: list[Any]) -> str:
     parts = []
     for err in errors[:5]:
@@ -60,3 +92,20 @@ def install_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
         return JSONResponse({"detail": _describe(errors), "errors": errors}, status_code=422)
+
+    _document_validation_errors(app)
+
+
+def _document_validation_errors(app: FastAPI) -> None:
+    """FastAPI documents every 422 as its own HTTPValidationError (``detail``: a list); ours is ValidationErrorOut."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schemas = generate().setdefault("components", {}).setdefault("schemas", {})
+            ours = ValidationErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(ours.pop("$defs", {}))
+            schemas["HTTPValidationError"] = {**ours, "title": "HTTPValidationError"}
+        return app.openapi_schema  # type: ignore[return-value]  # set by generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to adjust the schema

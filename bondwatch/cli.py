@@ -22,8 +22,14 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(services_app, name="services")
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+devices_app = typer.Typer(help="Broker logins of the registered devices.", no_args_is_help=True)
+app.add_typer(devices_app, name="devices")
 simulate_app = typer.Typer(help="Device simulators and scenarios.", no_args_is_help=True)
 app.add_typer(simulate_app, name="simulate")
+report_app = typer.Typer(help="Monthly operations reports (月度运行情况通报).", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+dashboards_app = typer.Typer(help="Grafana dashboards (dashboards/).", no_args_is_help=True)
+app.add_typer(dashboards_app, name="dashboards")
 
 console = Console(stderr=True)
 
@@ -119,6 +125,19 @@ def config(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
             typer.echo(f"{key} = {view[key]}")
 
 
+@app.command("trace")
+def trace(
+    epc: Annotated[str, typer.Argument(help="The tag's EPC, hex in any case.")],
+    epcis: Annotated[bool, typer.Option("--epcis", help="Print the EPCIS 2.0 JSON-LD document.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the timeline as the API's JSON.")] = False,
+) -> None:
+    """A tag's story from source to destination (源头可溯、去向可查), read from the database."""
+    from api.settings import ApiSettings
+    from api.trace.console import print_trace
+
+    print_trace(load_settings(ApiSettings), epc, as_epcis=epcis, as_json=json_out)
+
+
 @app.command("stats")
 def stats(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Reading and dead-letter counts, counted from the database."""
@@ -148,6 +167,69 @@ def token_create(
     except ValueError:
         raise typer.BadParameter("role must be viewer, dispatcher or admin", param_hint="--role") from None
     typer.echo(create_token(load_settings(DbSettings), parsed, name or f"{role} token"))
+
+
+@token_app.command("revoke")
+def token_revoke(
+    ident: Annotated[str, typer.Argument(help="The token's id, or its name (all tokens of that name).")],
+) -> None:
+    """Revoke API tokens: their next request gets 401."""
+    from api.auth import revoke_token
+    from bondwatch.db.settings import DbSettings
+
+    revoked = revoke_token(load_settings(DbSettings), ident)
+    if not revoked:
+        console.print(f"[red]error:[/] no active token with id or name {ident!r}")
+        raise typer.Exit(1)
+    for token_id, token_name in revoked:
+        typer.echo(f"revoked token {token_id} ({token_name})")
+
+
+@token_app.command("list")
+def token_list(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """API tokens: id, name, role, when made, last used and revoked (never the token itself)."""
+    from api.auth import list_tokens
+    from bondwatch.db.settings import DbSettings
+
+    tokens = list_tokens(load_settings(DbSettings))
+    if json_out:
+        typer.echo(json.dumps([{**t.__dict__} for t in tokens], default=str))
+        return
+    for t in tokens:
+        state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "active"
+        typer.echo(f"{t.id:>5}  {t.role:<10}  {state:<22}  {t.name}")
+
+
+@devices_app.command("provision")
+def devices_provision(
+    device: Annotated[
+        list[str] | None, typer.Option("--device", help="Only this device (repeatable); default: every registered one.")
+    ] = None,
+    rotate: Annotated[
+        bool, typer.Option(help="New passwords for the chosen logins (every login without --device/--gateway).")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Write each new credential to OUT/ID.env (mode 0600) instead of printing it.")
+    ] = None,
+    gateway: Annotated[
+        list[str] | None,
+        typer.Option(help="GATEWAY_ID=DEVICE_ID[,DEVICE_ID...]: one login for an edge gateway and its devices."),
+    ] = None,
+    revoke: Annotated[
+        list[str] | None, typer.Option(help="Take this login away and keep it away; --device ID gives it back.")
+    ] = None,
+) -> None:
+    """Broker logins for the registered devices, an ACL confining each to its own topics, broker reload."""
+    from bondwatch.provision import ProvisionSettings, run_provision
+
+    run_provision(
+        load_settings(ProvisionSettings),
+        devices=device or [],
+        rotate=rotate,
+        gateways=gateway or [],
+        revoke=revoke or [],
+        out=out,
+    )
 
 
 @app.command("ingest")
@@ -261,6 +343,35 @@ def simulate_scenario(
     raise typer.Exit(scenario_main(argv))
 
 
+@simulate_app.command("history")
+def simulate_history(
+    days: Annotated[float, typer.Option(min=0.01, max=400, help="Simulated days.")] = 30,
+    start: Annotated[
+        str | None, typer.Option(help="First local day (Asia/Shanghai), YYYY-MM-DD; default: the previous month's 1st.")
+    ] = None,
+    trucks: Annotated[int, typer.Option(min=1, max=500, help="Zero-carbon trucks in the fleet.")] = 24,
+    rooms: Annotated[int, typer.Option(min=1, max=12, help="Cold rooms (of the cold store's 12).")] = 12,
+    gps_every: Annotated[float, typer.Option(min=1, max=3600, help="Seconds between a truck's fixes.")] = 60,
+    temp_every: Annotated[float, typer.Option(min=1, max=3600, help="Seconds between a sensor's readings.")] = 60,
+    seed: Annotated[int, typer.Option(help="Seed of the models and incidents.")] = 716,
+    prefix: Annotated[str, typer.Option(help="Put in front of every device, vehicle and note id.")] = "",
+) -> None:
+    """Weeks of trucks, cold rooms and gates written straight into the database, with the gate decisions, alerts
+    and dispatcher actions the platform makes of them (simulators/history.py)."""
+    from simulators.history import describe, local_midnight, previous_month_start, seed_history
+
+    try:
+        begin = local_midnight(start) if start else previous_month_start()
+    except ValueError:
+        raise typer.BadParameter(f"{start!r} is not a date YYYY-MM-DD", param_hint="--start") from None
+    settings = load_settings(CommonSettings)
+    summary = seed_history(
+        settings.db_url, settings.site, begin, days, trucks=trucks, rooms=rooms, gps_every_s=gps_every,
+        temp_every_s=temp_every, seed=seed, progress=True, prefix=prefix,
+    )  # fmt: skip
+    typer.echo(describe(summary))
+
+
 @app.command("demo")
 def demo() -> None:
     """The platform with simulated devices, for a first look: serve + simulate load."""
@@ -268,6 +379,40 @@ def demo() -> None:
 
     run_demo()
 
+
+@report_app.command("monthly")
+def report_monthly(
+    month: Annotated[str | None, typer.Option(help="YYYY-MM, a local month; default: the previous month.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="pdf, json or csv.")] = "pdf",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="File to write, '-' for standard output; default: a PDF to ./bondwatch-monthly-report-"
+            "YYYY-MM.pdf, JSON and CSV to standard output."
+        ),
+    ] = None,
+) -> None:
+    """A month's operations report: the issued one if stored, else generated (and kept once the month is over)."""
+    from reports.cli import monthly_command
+
+    monthly_command(month, fmt, out)
+
+
+@dashboards_app.command("push")
+def dashboards_push(
+    url: Annotated[str, typer.Option("--url", envvar="BONDWATCH_GRAFANA_URL", help="Grafana's base URL.")],
+    token: Annotated[
+        str, typer.Option("--token", envvar="BONDWATCH_GRAFANA_TOKEN", help="A service-account token (Editor).")
+    ],
+    folder: Annotated[str, typer.Option("--folder", help="Folder title; created when missing.")] = "BondWatch 保税监管",
+    folder_uid: Annotated[str, typer.Option("--folder-uid", help="Folder uid (as provisioning uses).")] = "bondwatch",
+    directory: Annotated[Path | None, typer.Option("--dir", help="The JSON files (default: dashboards/).")] = None,
+) -> None:
+    """Save every dashboard into a running Grafana (overwriting), in one folder."""
+    from bondwatch.grafana import push_dashboards
+
+    for pushed in push_dashboards(url, token, folder_title=folder, folder_uid=folder_uid, directory=directory):
+        typer.echo(f"{pushed.uid}: {pushed.title} -> {pushed.url or '(no url)'} version {pushed.version}")
 
 def main() -> None:
     try:

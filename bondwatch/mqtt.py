@@ -29,6 +29,14 @@ def make_client(
     if target.username:
         client.username_pw_set(target.username, target.password)
     if target.tls:
-        client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        # The broker's certificate must chain to the given CA (else the system's) and name the host.
+        client.tls_set(
+            ca_certs=target.ca_file,
+            certfile=target.cert_file,
+            keyfile=target.key_file,
+            cert_reqs=ssl.CERT_REQUIRED,
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+        client.tls_insecure_set(False)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     return client

@@ -8,12 +8,13 @@ environment variable's value fails at start-up, not at the first message.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,9 @@ class CommonSettings(BaseSettings):
     db_url: str = f"postgresql://bondwatch_app@127.0.0.1:{DEFAULT_PG_PORT}/bondwatch"
     api_url: str = f"http://127.0.0.1:{DEFAULT_API_PORT}"
     log_level: str = "INFO"
+    # CA bundle that an mqtts:// broker's certificate must chain to (the system's CAs when unset);
+    # a ``?ca=`` in the URL wins. See docs/security.md.
+    mqtt_ca_file: Path | None = None
 
     @field_validator("site")
     @classmethod
@@ -68,7 +72,10 @@ class CommonSettings(BaseSettings):
 
     @property
     def mqtt(self) -> MqttTarget:
-        return MqttTarget.parse(self.mqtt_url)
+        target = MqttTarget.parse(self.mqtt_url)
+        if target.tls and target.ca_file is None and self.mqtt_ca_file is not None:
+            return dataclasses.replace(target, ca_file=str(self.mqtt_ca_file))
+        return target
 
     def public_view(self) -> dict[str, Any]:
         """Settings as JSON-ready values with every password masked."""
@@ -84,6 +91,11 @@ class CommonSettings(BaseSettings):
         return out
 
 
+# Query parameters of an mqtts:// URL: the CA bundle, and a client certificate and key for a broker
+# that requires one (``require_certificate true``). Paths, never secrets themselves.
+TLS_URL_PARAMS = {"ca": "ca_file", "cert": "cert_file", "key": "key_file"}
+
+
 @dataclass(frozen=True)
 class MqttTarget:
     host: str
@@ -91,6 +103,9 @@ class MqttTarget:
     tls: bool
     username: str | None
     password: str | None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
 
     @classmethod
     def parse(cls, url: str) -> MqttTarget:
@@ -100,12 +115,22 @@ class MqttTarget:
         if not parts.hostname:
             raise ValueError(f"MQTT URL has no host: {mask_url(url)!r}")
         tls = parts.scheme == "mqtts"
+        files: dict[str, str] = {}
+        for key, values in parse_qs(parts.query, keep_blank_values=True).items():
+            if key not in TLS_URL_PARAMS or len(values) != 1 or not values[0]:
+                raise ValueError(f"MQTT URL: unknown or repeated parameter {key!r} (known: ca, cert, key)")
+            if not tls:
+                raise ValueError(f"MQTT URL: {key!r} needs mqtts://")
+            files[TLS_URL_PARAMS[key]] = values[0]
+        if ("cert_file" in files) != ("key_file" in files):
+            raise ValueError("MQTT URL: 'cert' and 'key' go together")
         return cls(
             host=parts.hostname,
             port=parts.port or (8883 if tls else 1883),
             tls=tls,
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
+            **files,
         )
 
 

@@ -23,14 +23,26 @@ Bound
     transaction as the new ones and counts them in ``bondwatch_edge_queue_dropped``: during a long
     outage recent data is worth more than old data. ``refuse_new`` raises :class:`QueueFull` instead
     and stores nothing (a ``put_many`` that does not fit is refused whole), for sites where the oldest
-    readings are the evidence and the driver should rather stop.
+    readings are the evidence and new ones are refused instead.
 
 Disk full and I/O errors
     Any SQLite failure (disk full, I/O error, read-only or corrupt file) rolls the transaction back and
     raises :class:`QueueStorageError`, which names the file and SQLite's error name. Nothing already
-    stored is lost or dropped to make room, and a refused ``put`` consumes no seq; the caller (the
-    agent's sink) counts and logs it, and every further ``put`` fails the same way until there is room
-    again. The queue never drops readings silently because of the disk.
+    stored is lost or dropped to make room, and a refused ``put`` consumes no seq. As the drivers'
+    sink (:meth:`EdgeQueue.emit`) the queue counts every refused reading in
+    ``bondwatch_edge_queue_refused{reason}`` and logs it, and the driver goes on reading; every further
+    ``put`` is refused the same way until there is room again. The queue never drops readings
+    silently because of the disk.
+
+    Room comes back when the publisher deletes acknowledged readings, and deleting needs room too
+    (WAL frames), as does the checkpoint that hands the WAL's space back (the database file grows by
+    the WAL's new pages). So a ``put`` is refused as "disk full" while the queue's room (free bytes on
+    the file system plus free pages inside the file, less the WAL) is under ``reserve_bytes`` (default
+    128 KiB) even after a checkpoint that truncates the WAL; deletes and checkpoints may use the
+    reserve, a write that still meets a full disk is retried once after such a checkpoint, and a
+    delete too large for the room left goes in small transactions.
+    Without this, a WAL that SQLite checkpoints by itself only at 4 MiB fills a small file system
+    while the queue is nearly empty, and then nothing, not even a delete, can be written again.
 
 Threads
     Several driver threads put while the publisher thread peeks and deletes. One connection guarded
@@ -43,14 +55,16 @@ Threads
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import orjson
 
@@ -62,6 +76,7 @@ from edge.readings import Reading, payload
 log = logging.getLogger(__name__)
 
 Policy = Literal["drop_oldest", "refuse_new"]
+_T = TypeVar("_T")
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -79,8 +94,12 @@ CREATE TABLE IF NOT EXISTS seqs (
 ) WITHOUT ROWID;
 """
 _DROP_LOG_EVERY_S = 60.0
+_REFUSED_LOG_EVERY_S = 30.0
+RESERVE_BYTES = 128 * 1024
 # Rows per DELETE statement: well under SQLite's bound-variable limit on every version.
 _DELETE_CHUNK = 500
+# Rows per transaction when deleting on a full disk: at most as many leaf pages, which fit the reserve's WAL room.
+_FULL_DISK_DELETE = 16
 
 
 class QueueStorageError(EdgeError):
@@ -107,7 +126,13 @@ class QueuedReading:
 class EdgeQueue:
     """Durable FIFO of readings on one SQLite file; assigns each device's ``seq``. Thread-safe."""
 
-    def __init__(self, path: Path, max_readings: int = 1_000_000, policy: Policy = "drop_oldest") -> None:
+    def __init__(
+        self,
+        path: Path,
+        max_readings: int = 1_000_000,
+        policy: Policy = "drop_oldest",
+        reserve_bytes: int = RESERVE_BYTES,
+    ) -> None:
         if max_readings < 1:
             raise ValueError(f"max_readings must be at least 1, got {max_readings}")
         if policy not in ("drop_oldest", "refuse_new"):
@@ -115,10 +140,14 @@ class EdgeQueue:
         self.path = Path(path)
         self.max_readings = max_readings
         self.policy: Policy = policy
+        self.reserve_bytes = reserve_bytes
+        self._wal_path = Path(f"{self.path}-wal")
         self._lock = threading.Lock()
         self._closed = False
         self._dropped_unlogged = 0
         self._last_drop_log = -_DROP_LOG_EVERY_S
+        self._refused_unlogged = 0
+        self._last_refused_log = -_REFUSED_LOG_EVERY_S
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -142,6 +171,7 @@ class EdgeQueue:
             elif version != SCHEMA_VERSION:
                 raise QueueStorageError(self.path, f"schema version {version}, this agent knows {SCHEMA_VERSION}")
             self._depth = int(self._conn.execute("SELECT count(*) FROM queue").fetchone()[0])
+            self._page_size = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
         except sqlite3.Error as exc:
             self._conn.close()
             raise self._storage_error("cannot open", exc) from exc
@@ -175,10 +205,12 @@ class EdgeQueue:
                     f"edge queue {self.path}: {self._depth} of {self.max_readings} readings stored, "
                     f"{len(batch)} more refused (policy refuse_new)"
                 )
+            self._ensure_room(f"cannot store {len(batch)} reading(s)")
             now = time.time()
-            seqs: list[int] = []
-            with self._transaction(f"cannot store {len(batch)} reading(s)"):
+
+            def store() -> tuple[list[int], int]:
                 next_seq: dict[str, int] = {}
+                seqs: list[int] = []
                 rows = []
                 for kind, device_id, reading in batch:
                     if device_id not in next_seq:
@@ -198,18 +230,80 @@ class EdgeQueue:
                     "ON CONFLICT (device_id) DO UPDATE SET next_seq = excluded.next_seq",
                     list(next_seq.items()),
                 )
-                dropped = 0
                 overflow = self._depth + len(batch) - self.max_readings
-                if overflow > 0:  # only reachable with drop_oldest
-                    dropped = self._conn.execute(
-                        "DELETE FROM queue WHERE id IN (SELECT id FROM queue ORDER BY id LIMIT ?)", (overflow,)
-                    ).rowcount
+                if overflow <= 0:  # always, with refuse_new
+                    return seqs, 0
+                dropped: int = self._conn.execute(
+                    "DELETE FROM queue WHERE id IN (SELECT id FROM queue ORDER BY id LIMIT ?)", (overflow,)
+                ).rowcount
+                return seqs, dropped
+
+            seqs, dropped = self._write(f"cannot store {len(batch)} reading(s)", store)
             self._depth += len(batch) - dropped
             metrics.QUEUE_DEPTH.set(self._depth)
         if dropped:
             metrics.QUEUE_DROPPED.inc(dropped)
             self._log_drops(dropped)
         return seqs
+
+    def _write(self, failure: str, body: Callable[[], _T]) -> _T:
+        """``body`` in one write transaction (caller holds the lock); on a full disk, once more after a checkpoint.
+
+        The WAL gives its space back only when checkpointed (see "Disk full" above): only a write that
+        fails again after that is a full disk.
+        """
+        try:
+            with self._transaction(failure):
+                return body()
+        except QueueStorageError as exc:
+            if not exc.disk_full or not self._reclaim_wal():
+                raise
+        with self._transaction(failure):
+            return body()
+
+    def _ensure_room(self, failure: str) -> None:
+        """Refuse a write that would eat into the reserve (caller holds the lock); see "Disk full" above."""
+        if self._room() >= self.reserve_bytes:
+            return
+        self._reclaim_wal()
+        room = self._room()
+        if room < self.reserve_bytes:
+            raise QueueStorageError(
+                self.path,
+                f"{failure}: disk full ({max(room, 0) // 1024} KiB left, "
+                f"{self.reserve_bytes // 1024} KiB kept for deleting acknowledged readings)",
+                disk_full=True,
+            )
+
+    def _room(self) -> int:
+        """Bytes the queue can still fill: free on its file system plus free pages in the file, less the WAL."""
+        try:
+            free_pages = int(self._conn.execute("PRAGMA freelist_count").fetchone()[0])
+        except sqlite3.Error:
+            return 1 << 62  # the write itself will report what is wrong
+        return self._free_bytes() + free_pages * self._page_size - self._wal_bytes()
+
+    def _free_bytes(self) -> int:
+        try:
+            st = os.statvfs(self.path.parent)
+        except OSError:
+            return 1 << 62  # unknown: let SQLite tell
+        return st.f_bavail * st.f_frsize
+
+    def _wal_bytes(self) -> int:
+        try:
+            return self._wal_path.stat().st_size
+        except OSError:
+            return 0
+
+    def _reclaim_wal(self) -> bool:
+        """Checkpoint the WAL and truncate it to zero bytes; False if that did not complete."""
+        try:
+            busy = int(self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
+        except sqlite3.Error as exc:
+            log.debug("edge queue %s: checkpoint failed: %s", self.path, exc)
+            return False
+        return busy == 0
 
     @contextlib.contextmanager
     def _transaction(self, failure: str) -> Iterator[None]:
@@ -226,8 +320,18 @@ class EdgeQueue:
             raise self._storage_error(failure, exc) from exc
 
     def emit(self, device_id: str, reading: Reading) -> None:
-        """The drivers' :class:`edge.drivers.base.Sink`: ``put`` under the reading's own kind."""
-        self.put(reading.kind, device_id, reading)
+        """The drivers' :class:`edge.drivers.base.Sink`: ``put`` under the reading's own kind.
+
+        A reading the queue refuses (policy ``refuse_new`` at the bound, a full disk, an I/O error) is
+        counted and logged here, not raised: the driver must go on reading, and take the next reading
+        once there is room again.
+        """
+        try:
+            self.put(reading.kind, device_id, reading)
+        except QueueFull as exc:
+            self._refused("queue_full", exc)
+        except QueueStorageError as exc:
+            self._refused("disk_full" if exc.disk_full else "storage_error", exc)
 
     # -- reading and acknowledging -----------------------------------------------------------------
 
@@ -250,14 +354,34 @@ class EdgeQueue:
             return
         with self._lock:
             self._check_open()
-            removed = 0
-            with self._transaction(f"cannot delete {len(ids)} reading(s)"):
-                for start in range(0, len(ids), _DELETE_CHUNK):
-                    chunk = ids[start : start + _DELETE_CHUNK]
-                    marks = ",".join("?" * len(chunk))
-                    removed += self._conn.execute(f"DELETE FROM queue WHERE id IN ({marks})", tuple(chunk)).rowcount
+            failure = f"cannot delete {len(ids)} reading(s)"
+            try:
+                removed = self._write(failure, lambda: self._remove(ids, _DELETE_CHUNK))
+            except QueueStorageError as exc:
+                if not exc.disk_full or len(ids) <= _FULL_DISK_DELETE:
+                    raise
+                # Every page a delete touches goes through the WAL first: thousands of rows at once need more
+                # room than a full disk has. In small transactions each fits the reserve, and the checkpoint
+                # that _write runs when one does not fit hands the space back.
+                removed = 0
+                try:
+                    for start in range(0, len(ids), _FULL_DISK_DELETE):
+                        chunk = ids[start : start + _FULL_DISK_DELETE]
+                        removed += self._write(failure, functools.partial(self._remove, chunk, len(chunk)))
+                finally:
+                    self._depth -= removed
+                    metrics.QUEUE_DEPTH.set(self._depth)
+                return
             self._depth -= removed
             metrics.QUEUE_DEPTH.set(self._depth)
+
+    def _remove(self, ids: Sequence[int], per_statement: int) -> int:
+        removed = 0
+        for start in range(0, len(ids), per_statement):
+            chunk = ids[start : start + per_statement]
+            marks = ",".join("?" * len(chunk))
+            removed += self._conn.execute(f"DELETE FROM queue WHERE id IN ({marks})", tuple(chunk)).rowcount
+        return removed
 
     def depth(self) -> int:
         """Readings stored and not yet deleted."""
@@ -304,6 +428,17 @@ class EdgeQueue:
                 return
             count, self._dropped_unlogged, self._last_drop_log = self._dropped_unlogged, 0, now
         log.warning("edge queue %s full (%d readings): dropped the %d oldest", self.path, self.max_readings, count)
+
+    def _refused(self, reason: str, exc: EdgeError) -> None:
+        metrics.QUEUE_REFUSED.labels(reason).inc()
+        # One line every 30 s while it lasts (with the count), not one per reading.
+        with self._lock:
+            self._refused_unlogged += 1
+            now = time.monotonic()
+            if now - self._last_refused_log < _REFUSED_LOG_EVERY_S:
+                return
+            count, self._refused_unlogged, self._last_refused_log = self._refused_unlogged, 0, now
+        log.error("%s; %d reading(s) refused", exc, count)
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:

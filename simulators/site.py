@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -208,22 +208,7 @@ class VirtualSite:
 
     def registry(self) -> list[tuple[str, dict[str, Any]]]:
         """(path, body) of every PUT that describes this site to the platform, in dependency order."""
-        out: list[tuple[str, dict[str, Any]]] = []
-        out += [(f"/geofences/{f['id']}", f) for f in geofence_features()]
-        for room in self.store.rooms:
-            out.append((f"/profiles/{room.profile_name}", room.profile()))
-        for room in self.store.rooms:
-            out.append((f"/devices/{room.device_id}", room.device_record()))
-        for truck in self.fleet.trucks:
-            out.append(
-                (f"/devices/{truck.device_id}", {"kind": "gps", "name": truck.name, "vehicle_id": truck.vehicle_id})
-            )
-            out.append((f"/vehicles/{truck.vehicle_id}", truck.vehicle_record()))
-        for gate_id in self.readers:
-            out.append(
-                (f"/devices/rdr-{gate_id}", {"kind": "rfid", "name": f"gate reader {gate_id}", "gate_id": gate_id})
-            )
-        return out
+        return site_registry(self.fleet, self.store, self.readers)
 
     def seed_registry(self, api: httpx.Client) -> int:
         """PUT the registry through the API (``api``: base URL .../api/v1 with an admin token)."""
@@ -240,6 +225,26 @@ class VirtualSite:
         for epc, body in tags.items():
             api.put(f"/tags/{epc}", json=body).raise_for_status()
         return len(tags)
+
+
+def site_registry(fleet: Fleet, store: ColdStore, gate_ids: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
+    """(path, body) of every API PUT that describes the site's models to the platform, in dependency order.
+
+    Geofences, the rooms' profiles and sensors, the trucks' terminals and vehicles, a reader per gate (device
+    ``rdr-<gate>``). Tags follow as the fleet issues them (:meth:`simulators.fleet.Fleet.tags`).
+    """
+    out: list[tuple[str, dict[str, Any]]] = []
+    out += [(f"/geofences/{f['id']}", f) for f in geofence_features()]
+    for room in store.rooms:
+        out.append((f"/profiles/{room.profile_name}", room.profile()))
+    for room in store.rooms:
+        out.append((f"/devices/{room.device_id}", room.device_record()))
+    for truck in fleet.trucks:
+        out.append((f"/devices/{truck.device_id}", {"kind": "gps", "name": truck.name, "vehicle_id": truck.vehicle_id}))
+        out.append((f"/vehicles/{truck.vehicle_id}", truck.vehicle_record()))
+    for gate_id in gate_ids:
+        out.append((f"/devices/rdr-{gate_id}", {"kind": "rfid", "name": f"gate reader {gate_id}", "gate_id": gate_id}))
+    return out
 
 
 FAULT_KINDS = ("gps_jump", "bad_checksum", "repeat", "clock_skew", "silent", "crc", "modbus_exception", "compressor")

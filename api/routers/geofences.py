@@ -13,11 +13,11 @@ from psycopg.types.json import Jsonb
 
 from api.auth import Admin, Viewer
 from api.db import Conn
-from api.errors import Conflict, Invalid, NotFound
+from api.errors import Conflict, Invalid, NotFound, error_responses
 from api.ids import ID_PATTERN
 from bondwatch.geofence import Geofence, GeofenceInvalid, parse_feature
 
-router = APIRouter(prefix="/geofences", tags=["geofences"])
+router = APIRouter(prefix="/geofences", tags=["geofences"], responses=error_responses(401))
 ID_RE = re.compile(ID_PATTERN)
 
 
@@ -57,7 +57,7 @@ async def list_geofences(who: Viewer, conn: Conn, kind: str | None = None) -> di
     return {"type": "FeatureCollection", "features": [row[0] for row in await cur.fetchall()]}
 
 
-@router.get("/{fence_id}")
+@router.get("/{fence_id}", responses=error_responses(404))
 async def get_geofence(fence_id: str, who: Viewer, conn: Conn) -> dict[str, Any]:
     cur = await conn.cursor(row_factory=dict_row).execute(
         "SELECT feature, updated_at FROM geofences WHERE id = %s", (fence_id,)
@@ -69,18 +69,18 @@ async def get_geofence(fence_id: str, who: Viewer, conn: Conn) -> dict[str, Any]
     return feature
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=error_responses(403, 409))
 async def create_geofence(who: Admin, conn: Conn, feature: dict[str, Any] = Body(...)) -> dict[str, Any]:
     fence_id = feature.get("id") or (feature.get("properties") or {}).get("id") or uuid.uuid4().hex[:12]
     return await _upsert(conn, _parse(feature, str(fence_id)), create_only=True)
 
 
-@router.put("/{fence_id}")
+@router.put("/{fence_id}", responses=error_responses(403))
 async def put_geofence(fence_id: str, who: Admin, conn: Conn, feature: dict[str, Any] = Body(...)) -> dict[str, Any]:
     return await _upsert(conn, _parse(feature, fence_id), create_only=False)
 
 
-@router.delete("/{fence_id}", status_code=204)
+@router.delete("/{fence_id}", status_code=204, responses=error_responses(403, 404, 409))
 async def delete_geofence(fence_id: str, who: Admin, conn: Conn) -> Response:
     try:
         cur = await conn.execute("DELETE FROM geofences WHERE id = %s", (fence_id,))

@@ -9,10 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import Admin, Viewer
 from api.db import Conn
+from api.errors import error_responses
 from api.ids import IdPath
 from api.registry import RegistryTable
 
-router = APIRouter(prefix="/profiles", tags=["profiles"])
+router = APIRouter(prefix="/profiles", tags=["profiles"], responses=error_responses(401))
 
 
 class ProfileIn(BaseModel):
@@ -40,11 +41,11 @@ async def list_profiles(who: Viewer, conn: Conn) -> list[dict[str, Any]]:
     return await TABLE.list(conn)
 
 
-@router.get("/{name}")
+@router.get("/{name}", responses=error_responses(404))
 async def get_profile(name: IdPath, who: Viewer, conn: Conn) -> dict[str, Any]:
     return await TABLE.get(conn, name)
 
 
-@router.put("/{name}")
+@router.put("/{name}", responses=error_responses(403, 409))
 async def put_profile(name: IdPath, body: ProfileIn, who: Admin, conn: Conn) -> dict[str, Any]:
     return await TABLE.upsert(conn, name, body.model_dump())

@@ -12,10 +12,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from api.auth import Dispatcher, Viewer
 from api.db import Conn
-from api.errors import Conflict, Invalid, NotFound
+from api.errors import Conflict, Invalid, NotFound, error_responses
 from api.ids import EpcField, IdField, IdPath
 
-router = APIRouter(prefix="/release-notes", tags=["release notes"])
+router = APIRouter(prefix="/release-notes", tags=["release notes"], responses=error_responses(401))
 Epc = EpcField
 COLUMNS = "id, vehicle_id, epcs, valid_from, valid_until, created_by, created_at"
 
@@ -56,7 +56,7 @@ async def list_notes(
     return await cur.fetchall()
 
 
-@router.get("/{note_id}")
+@router.get("/{note_id}", responses=error_responses(404))
 async def get_note(note_id: IdPath, who: Viewer, conn: Conn) -> dict[str, Any]:
     cur = await conn.cursor(row_factory=dict_row).execute(
         f"SELECT {COLUMNS} FROM release_notes WHERE id = %s", (note_id,)
@@ -67,7 +67,7 @@ async def get_note(note_id: IdPath, who: Viewer, conn: Conn) -> dict[str, Any]:
     return row
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=error_responses(403, 409))
 async def create_note(body: ReleaseNoteIn, who: Dispatcher, conn: Conn) -> dict[str, Any]:
     try:
         cur = await conn.cursor(row_factory=dict_row).execute(

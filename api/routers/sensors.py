@@ -12,11 +12,11 @@ from psycopg.rows import dict_row
 
 from api.auth import Viewer
 from api.db import Conn
-from api.errors import Invalid, NotFound
+from api.errors import Invalid, NotFound, error_responses
 from api.ids import IdPath
 from api.timewindow import From, To, window
 
-router = APIRouter(prefix="/sensors", tags=["sensors"])
+router = APIRouter(prefix="/sensors", tags=["sensors"], responses=error_responses(401))
 BUCKET_RE = re.compile(r"^([1-9]\d{0,3})(s|m|h|d)$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -40,7 +40,7 @@ async def sensor_states(who: Viewer, conn: Conn) -> list[dict[str, Any]]:
     return await cur.fetchall()
 
 
-@router.get("/{device_id}/readings")
+@router.get("/{device_id}/readings", responses=error_responses(404))
 async def readings(
     device_id: IdPath,
     who: Viewer,
@@ -130,7 +130,7 @@ def coldchain_window(
     return lo, hi
 
 
-@router.get("/{device_id}/coldchain")
+@router.get("/{device_id}/coldchain", responses=error_responses(404))
 async def coldchain(
     device_id: IdPath,
     who: Viewer,

@@ -10,12 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Admin, Viewer
 from api.db import Conn
-from api.errors import NotFound
+from api.errors import NotFound, error_responses
 from api.ids import EpcField, IdField, IdPath
 from api.registry import RegistryTable
 from api.timewindow import From, To, window
 
-router = APIRouter(prefix="/vehicles", tags=["vehicles"])
+router = APIRouter(prefix="/vehicles", tags=["vehicles"], responses=error_responses(401))
 
 
 class VehicleIn(BaseModel):
@@ -49,12 +49,12 @@ async def vehicle_states(who: Viewer, conn: Conn) -> list[dict[str, Any]]:
     return await cur.fetchall()
 
 
-@router.get("/{vehicle_id}")
+@router.get("/{vehicle_id}", responses=error_responses(404))
 async def get_vehicle(vehicle_id: IdPath, who: Viewer, conn: Conn) -> dict[str, Any]:
     return await TABLE.get(conn, vehicle_id)
 
 
-@router.put("/{vehicle_id}")
+@router.put("/{vehicle_id}", responses=error_responses(403, 409))
 async def put_vehicle(vehicle_id: IdPath, body: VehicleIn, who: Admin, conn: Conn) -> dict[str, Any]:
     values = body.model_dump()
     if values["tag_epc"]:
@@ -62,7 +62,7 @@ async def put_vehicle(vehicle_id: IdPath, body: VehicleIn, who: Admin, conn: Con
     return await TABLE.upsert(conn, vehicle_id, values)
 
 
-@router.get("/{vehicle_id}/track")
+@router.get("/{vehicle_id}/track", responses=error_responses(404))
 async def track(
     vehicle_id: IdPath, who: Viewer, conn: Conn, request: Request, start: From = None, end: To = None
 ) -> dict[str, Any]:

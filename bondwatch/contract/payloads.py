@@ -48,6 +48,8 @@ def parse_ts(value: Any) -> datetime:
             return datetime.fromisoformat(text).astimezone(UTC)
         except ValueError as exc:
             raise ValueError(f"ts {value!r} is not a valid date and time: {exc}") from None
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: in UTC that is before year 1
+            raise ValueError(f"ts {value!r} is outside the calendar in UTC") from None
     raise ValueError(f"ts must be an RFC 3339 string or integer milliseconds, got {type(value).__name__}")
 
 

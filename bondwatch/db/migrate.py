@@ -28,7 +28,7 @@ GRANT USAGE ON SCHEMA public TO bondwatch_writer, bondwatch_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO bondwatch_writer;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO bondwatch_writer;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO bondwatch_reader;
-REVOKE ALL ON api_tokens, schema_migrations FROM bondwatch_reader;
+REVOKE ALL ON api_tokens, schema_migrations, rule_state FROM bondwatch_reader;
 REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM bondwatch_writer;
 """
 

@@ -155,7 +155,10 @@ class GpsdDecoder:
             raise self._error("malformed", f"TPV time {value!r}", line) from None
         if ts.tzinfo is None:
             raise self._error("malformed", f"TPV time {value!r} without offset", line)
-        return ts.astimezone(UTC)
+        try:
+            return ts.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: its UTC is before year 1
+            raise self._error("malformed", f"TPV time {value!r} is outside the calendar in UTC", line) from None
 
     def _number(self, value: object, what: str, line: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):

@@ -31,8 +31,9 @@ turns each TagReportData of an RO_ACCESS_REPORT into a TagRead:
 
     epc          EPCData or EPC-96, upper-case hex (sllurp hands EPCData back in whole bytes)
     antenna      AntennaID
-    rssi_dbm     ImpinjPeakRSSI / 100 if present, else PeakRSSI
-    first_seen   FirstSeenTimestampUTC
+    rssi_dbm     ImpinjPeakRSSI / 100 if present, else PeakRSSI; a value outside the contract's
+                 -150..50 dBm (PeakRSSI is any int8) is no measurement and is left out
+    first_seen   FirstSeenTimestampUTC (0, or a time past year 9999, counts as absent)
     ts           LastSeenTimestampUTC, else FirstSeenTimestampUTC, else ``received_at``
     count        TagSeenCount (1 when absent)
     epc_uri      pure identity URI where the scheme is SGTIN, SSCC or GRAI (:mod:`edge.protocols.epc`)
@@ -68,6 +69,7 @@ HEADER = struct.Struct("!HII")  # version/type, length, message id
 VERSIONS = frozenset({1, 2})
 RO_ACCESS_REPORT = 61
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+RSSI_MIN, RSSI_MAX = -150.0, 50.0  # the contract's bounds of rssi_dbm
 
 
 def parse_header(data: bytes | bytearray) -> tuple[int, int, int, int]:
@@ -196,6 +198,8 @@ class LlrpDecoder:
             rssi = impinj / 100.0
         elif isinstance(peak, int):
             rssi = float(peak)
+        if rssi is not None and not RSSI_MIN <= rssi <= RSSI_MAX:
+            rssi = None  # no antenna measures that: the platform would refuse the whole batch for it
         antenna = report.get("AntennaID")
         count = report.get("TagSeenCount")
         return TagRead(
@@ -220,4 +224,7 @@ class LlrpDecoder:
 def _utc(microseconds: object) -> datetime | None:
     if not isinstance(microseconds, int) or microseconds <= 0:
         return None
-    return _EPOCH + timedelta(microseconds=microseconds)
+    try:
+        return _EPOCH + timedelta(microseconds=microseconds)
+    except OverflowError:  # a uint64 past year 9999: no reader's clock says that
+        return None

@@ -29,6 +29,11 @@ which comes first::
 Function 1 (coils) and 2 (discrete inputs) read single bits; only a door contact may use them.
 The conversions themselves are pymodbus's (``convert_from_registers`` / ``convert_to_registers``,
 ``FramerRTU`` for the CRC), so this module and the bus agree byte for byte.
+
+Reasons raised (:class:`~edge.errors.FrameError`): :func:`decode` ``short_response`` (not the
+point's register count), ``malformed`` (a register outside 16 bits), ``out_of_range`` (a float
+that is NaN or infinite); :func:`to_temperature` ``missing_temp``, ``out_of_range``;
+:func:`parse_response` ``crc``, ``malformed`` (not one complete response pymodbus can decode).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pymodbus.client.mixin import ModbusClientMixin
+from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerRTU
 from pymodbus.pdu import DecodePDU
 
@@ -287,7 +293,10 @@ def parse_response(frame: bytes) -> Response:
     if not crc_ok(frame):
         raise FrameError("crc", "CRC mismatch", raw=frame)
     framer = FramerRTU(DecodePDU(is_server=False))
-    used, pdu = framer.handleFrame(frame, 0, 0)
+    try:
+        used, pdu = framer.handleFrame(frame, 0, 0)
+    except ModbusException as exc:  # CRC-valid bytes whose PDU pymodbus cannot decode
+        raise FrameError("malformed", f"undecodable Modbus response: {exc}", raw=frame) from None
     if pdu is None or used != len(frame):
         raise FrameError("malformed", "not one complete Modbus response", raw=frame)
     if pdu.isError():

@@ -323,7 +323,7 @@ class NmeaDecoder:
         t = self._time(msg, raw)
         try:
             day = msg.datestamp
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: a year beyond a C long
             raise self._error("malformed", "ZDA date", raw) from None
         self._ref = (day, t)
 
@@ -422,10 +422,13 @@ class NmeaDecoder:
             raise self._error("no_date", "time-only sentence before any RMC/ZDA date", raw)
         day, ref = self._ref
         delta = _seconds(t) - _seconds(ref)
-        if delta < -_HALF_DAY:
-            return day + timedelta(days=1)
-        if delta > _HALF_DAY:
-            return day - timedelta(days=1)
+        try:
+            if delta < -_HALF_DAY:
+                return day + timedelta(days=1)
+            if delta > _HALF_DAY:
+                return day - timedelta(days=1)
+        except OverflowError:  # a ZDA of 9999-12-31 (or 0001-01-01) and a time past midnight
+            raise self._error("out_of_range", f"date after {day} is outside the calendar", raw) from None
         return day
 
     def _latlon(self, msg: Any, kind: str, t: time, raw: str) -> tuple[float, float]:

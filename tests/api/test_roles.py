@@ -120,6 +120,10 @@ ENDPOINTS = [
     # whole. test_alerts_api checks its 401 with the test client and its 200 against a real server.
     Endpoint("GET", "/gates", Role.viewer, _fixed("/gates")),
     Endpoint("GET", "/gates/{gate_id}/passages", Role.viewer, _fixed("/gates/gate-north/passages")),
+    # A month with no data: quick to generate (and never stored, so every caller's request generates it).
+    Endpoint("GET", "/reports/monthly", Role.viewer, _fixed("/reports/monthly?month=2020-03&format=json")),
+    # A registered tag has a story even before any read (an unknown one would be 404).
+    Endpoint("GET", "/trace/{epc}", Role.viewer, lambda a: (_registered_tag(a)[0].replace("/tags/", "/trace/"), None)),
 ]
 
 

@@ -532,3 +532,11 @@ def test_parse_device_topic_refuses(topic: str, reason: str) -> None:
 def test_device_id_with_trailing_newline_refused() -> None:
     with pytest.raises(ContractViolation):
         parse_device_topic("bw/v1/ordos-czb/gps/truck-01\n")
+
+
+@pytest.mark.parametrize("ts", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_ts_whose_utc_is_outside_the_calendar_is_a_contract_violation(ts: str) -> None:
+    """Found by tests/fuzz: OverflowError escaped validate_payload (and would have stopped the ingest worker)."""
+    with pytest.raises(ContractViolation) as info:
+        validate_payload("temp", json.dumps({"ts": ts, "seq": 1, "temp_c": 4.0}).encode())
+    assert "field 'ts'" in str(info.value) and "outside the calendar" in str(info.value)

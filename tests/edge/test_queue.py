@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -252,3 +253,61 @@ def test_kill_minus_9_leaves_an_intact_queue_and_no_seq_reuse(tmp_path: Path) ->
         for device in ("dev-a", "dev-b"):
             highest = max(seq for d, seq in put | stored if d == device)
             assert q.put("temp", device, temp()) > highest
+
+
+def refused_total(reason: str) -> float:
+    return REGISTRY.get_sample_value("bondwatch_edge_queue_refused_total", {"reason": reason}) or 0.0
+
+
+def test_a_refused_reading_is_counted_and_the_driver_goes_on(tmp_path: Path) -> None:
+    # emit() is the drivers' sink: an exception there would end the driver's thread for good.
+    before = refused_total("queue_full")
+    with EdgeQueue(tmp_path / "q.db", max_readings=2, policy="refuse_new") as q:
+        for _ in range(5):
+            q.emit("cold-1", temp())
+        assert q.depth() == 2 and q.next_seq("cold-1") == 2
+        assert refused_total("queue_full") - before == 3
+        q.delete([q.peek(1)[0].id])
+        q.emit("cold-1", temp())
+        assert [r.seq for r in q.peek(10)] == [1, 2]
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 512 KiB tmpfs, as on a gateway whose disk is nearly full (needs root)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_full_disk_refuses_new_readings_and_frees_up_when_acknowledged(small_fs: Path) -> None:
+    path = small_fs / "q.db"
+    reading = Position(ts=TS, lat=39.6, lon=109.8, fix="3d", speed_kmh=40.0, hdop=0.9, sats=12, soc_pct=60.0)
+    accepted_total = 0
+    with EdgeQueue(path) as q:
+        for _ in range(3):
+            before = refused_total("disk_full")
+            accepted = 0
+            while refused_total("disk_full") == before:
+                q.emit(f"truck-{accepted % 20}", reading)
+                accepted += 1
+            accepted -= 1  # the last one was refused
+            accepted_total += accepted
+            # The WAL alone used to fill 512 KiB after ~36 readings, and then nothing could be written again.
+            assert accepted > 1000
+            assert q.depth() == accepted  # nothing dropped to make room
+            with pytest.raises(QueueStorageError, match=f"{path}: .*disk full") as info:
+                q.put("gps", "truck-0", reading)
+            assert info.value.disk_full
+            # Acknowledged readings can always be deleted, even all at once as after a replay (a delete that
+            # big needs more WAL room than the disk has left), and new readings take the room they leave.
+            q.delete([r.id for r in q.peek(100_000)])
+            assert q.depth() == 0
+        # A refused reading used no seq.
+        assert sum(q.next_seq(f"truck-{i}") for i in range(20)) == accepted_total

@@ -131,3 +131,11 @@ def test_gpsd_chk_json(name: str) -> None:
         assert (p.lat, p.lon, p.fix) == (tpv["lat"], tpv["lon"], {2: "2d", 3: "3d"}[tpv["mode"]])  # type: ignore[index]
     assert set(reasons) <= {"no_fix", "no_time"}
     assert framer.rejected.keys() <= {"garbage"}  # the echoed NMEA sentences
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_time_whose_utc_is_outside_the_calendar_is_malformed(when: str) -> None:
+    """Found by tests/fuzz: astimezone(UTC) raised OverflowError instead of FrameError."""
+    with pytest.raises(FrameError) as info:
+        GpsdDecoder().decode(line(time=when))
+    assert info.value.reason == "malformed"

@@ -143,3 +143,29 @@ def test_framer_breaks_on_impossible_headers_until_reset() -> None:
     assert framer.feed(_stream()[:50]) != []
     framer.flush()
     assert [e.reason for e in errors] == ["malformed", "unsupported", "overlong", "truncated"]
+
+
+def _report(params: bytes) -> bytes:
+    tag = struct.pack("!HH", 240, 4 + len(params)) + params
+    return struct.pack("!HII", (1 << 10) | 61, 10 + len(tag), 1) + tag
+
+
+EPC_96 = b"\x8d" + bytes.fromhex("3005fb63ac1f3841ec880467")
+
+
+def test_timestamp_past_year_9999_counts_as_absent() -> None:
+    """Found by tests/fuzz: a uint64 timestamp beyond datetime's range raised OverflowError."""
+    at = datetime(2026, 11, 25, tzinfo=UTC)
+    (read,) = LlrpDecoder().decode(_report(EPC_96 + b"\x82" + struct.pack("!Q", 2**63)), at)
+    assert read.first_seen is None and read.ts == at
+
+
+@pytest.mark.parametrize(("rssi", "expected"), [(100, None), (51, None), (50, 50.0), (-128, -128.0), (-50, -50.0)])
+def test_peak_rssi_outside_the_contract_is_left_out(rssi: int, expected: float | None) -> None:
+    """Found by tests/fuzz: PeakRSSI is any int8, the contract takes -150..50 dBm; one tag's +100 dBm made the
+    platform dead-letter the whole batch the edge agent published it in."""
+    (read,) = LlrpDecoder().decode(
+        _report(EPC_96 + b"\x86" + struct.pack("!b", rssi)), datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert read.rssi_dbm == expected
+    check_tag(read)

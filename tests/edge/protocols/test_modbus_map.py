@@ -249,3 +249,11 @@ def test_crc_helpers_on_short_and_glued_input() -> None:
     assert not crc_ok(b"\x01\x04\x00")
     assert find_frame(good + good) == good
     assert find_frame(b"\x00\x11\x22\x33\x44") is None
+
+
+def test_crc_valid_response_pymodbus_cannot_decode_is_malformed() -> None:
+    """Found by tests/fuzz: a CRC-valid read-file-record answer with a bad sub-request length made pymodbus raise
+    ModbusIOException out of parse_response."""
+    with pytest.raises(FrameError) as err:
+        parse_response(with_crc(bytes([0x01, 0x14, 0x03, 0x06, 0x00, 0x01])))
+    assert err.value.reason == "malformed"

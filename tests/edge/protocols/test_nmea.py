@@ -323,3 +323,19 @@ def test_framer_bounds_a_line_that_never_ends() -> None:
     assert framer.feed(b"\r\n") == [a]
     assert [e.reason for e in errors] == ["overlong", "overlong"]
     assert framer.rejected == {"overlong": 2}
+
+
+# Found by tests/fuzz: dates at and beyond the ends of the calendar raised OverflowError, not FrameError.
+
+
+def test_day_roll_over_past_the_end_of_the_calendar_is_refused() -> None:
+    decoder = NmeaDecoder()
+    run(decoder, s("GPZDA,235959.00,31,12,9999,00,00"))
+    assert reason(decoder, s("GPGGA,000001.00,3936.5200,N,10946.8100,E,1,14,0.8,1352.0,M,-30.1,M,,")) == "out_of_range"
+    decoder = NmeaDecoder()
+    run(decoder, s("GPZDA,000000.00,01,01,0001,00,00"))
+    assert reason(decoder, s("GPGGA,235959.00,3936.5200,N,10946.8100,E,1,14,0.8,1352.0,M,-30.1,M,,")) == "out_of_range"
+
+
+def test_zda_year_too_large_for_a_date_is_malformed() -> None:
+    assert reason(NmeaDecoder(), s("GPZDA,120000.00,01,01,100000000000000000000,00,00")) == "malformed"
