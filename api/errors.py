@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -61,6 +62,7 @@ class ValidationErrorOut(ErrorOut):
 
 
 _DESCRIPTIONS = {
+    400: "The body is not JSON text (e.g. not UTF-8)",
     401: "No bearer token, or an unknown or revoked one",
     403: "The token's role is too low for this",
     404: "Nothing registered under this key",
@@ -92,6 +94,14 @@ def install_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
         return JSONResponse({"detail": _describe(errors), "errors": errors}, status_code=422)
+
+    @app.exception_handler(psycopg.DataError)
+    async def _unstorable(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        # SQLSTATE class 22: a value the database cannot take although the request's checks passed, e.g. a
+        # temperature of 1e-310 (in range, but no `real` holds it) or a NUL character in a text. The request's
+        # fault, so a 422 rather than a 500; the transaction has been rolled back.
+        message = exc.diag.message_primary or str(exc)
+        return JSONResponse({"detail": f"a value in the request cannot be stored: {message}"}, status_code=422)
 
     _document_validation_errors(app)
 

@@ -36,7 +36,7 @@ async def get_device(device_id: IdPath, who: Viewer, conn: Conn) -> dict[str, An
     return await TABLE.get(conn, device_id)
 
 
-@router.put("/{device_id}", responses=error_responses(403, 409))
+@router.put("/{device_id}", responses=error_responses(400, 403, 409))
 async def put_device(device_id: IdPath, body: DeviceIn, who: Admin, conn: Conn) -> dict[str, Any]:
     if body.profile is not None and body.kind != "temp":
         raise Invalid("profile applies to temp devices only")

@@ -69,13 +69,13 @@ async def get_geofence(fence_id: str, who: Viewer, conn: Conn) -> dict[str, Any]
     return feature
 
 
-@router.post("", status_code=201, responses=error_responses(403, 409))
+@router.post("", status_code=201, responses=error_responses(400, 403, 409))
 async def create_geofence(who: Admin, conn: Conn, feature: dict[str, Any] = Body(...)) -> dict[str, Any]:
     fence_id = feature.get("id") or (feature.get("properties") or {}).get("id") or uuid.uuid4().hex[:12]
     return await _upsert(conn, _parse(feature, str(fence_id)), create_only=True)
 
 
-@router.put("/{fence_id}", responses=error_responses(403))
+@router.put("/{fence_id}", responses=error_responses(400, 403))
 async def put_geofence(fence_id: str, who: Admin, conn: Conn, feature: dict[str, Any] = Body(...)) -> dict[str, Any]:
     return await _upsert(conn, _parse(feature, fence_id), create_only=False)
 

@@ -46,6 +46,6 @@ async def get_profile(name: IdPath, who: Viewer, conn: Conn) -> dict[str, Any]:
     return await TABLE.get(conn, name)
 
 
-@router.put("/{name}", responses=error_responses(403, 409))
+@router.put("/{name}", responses=error_responses(400, 403, 409))
 async def put_profile(name: IdPath, body: ProfileIn, who: Admin, conn: Conn) -> dict[str, Any]:
     return await TABLE.upsert(conn, name, body.model_dump())

@@ -67,7 +67,7 @@ async def get_note(note_id: IdPath, who: Viewer, conn: Conn) -> dict[str, Any]:
     return row
 
 
-@router.post("", status_code=201, responses=error_responses(403, 409))
+@router.post("", status_code=201, responses=error_responses(400, 403, 409))
 async def create_note(body: ReleaseNoteIn, who: Dispatcher, conn: Conn) -> dict[str, Any]:
     try:
         cur = await conn.cursor(row_factory=dict_row).execute(

@@ -31,6 +31,6 @@ async def get_tag(epc: EpcPath, who: Viewer, conn: Conn) -> dict[str, Any]:
     return await TABLE.get(conn, epc.upper())
 
 
-@router.put("/{epc}", responses=error_responses(403, 409))
+@router.put("/{epc}", responses=error_responses(400, 403, 409))
 async def put_tag(epc: EpcPath, body: TagIn, who: Admin, conn: Conn) -> dict[str, Any]:
     return await TABLE.upsert(conn, epc.upper(), body.model_dump())

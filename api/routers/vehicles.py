@@ -54,7 +54,7 @@ async def get_vehicle(vehicle_id: IdPath, who: Viewer, conn: Conn) -> dict[str, 
     return await TABLE.get(conn, vehicle_id)
 
 
-@router.put("/{vehicle_id}", responses=error_responses(403, 409))
+@router.put("/{vehicle_id}", responses=error_responses(400, 403, 409))
 async def put_vehicle(vehicle_id: IdPath, body: VehicleIn, who: Admin, conn: Conn) -> dict[str, Any]:
     values = body.model_dump()
     if values["tag_epc"]:

@@ -409,3 +409,30 @@ def test_invalid_release_note_is_422(case: str, dispatcher: Api, admin: Api) -> 
     note = {**bodies.release_note(bodies.register_vehicle(admin)), **change}
     assert_refused(dispatcher.post("/release-notes", note), 422, *words)
     assert_refused(admin.get(f"/release-notes/{note['id']}"), 404)
+
+
+# ---------------------------------------------------------------- found by tests/fuzz (schemathesis)
+
+
+def test_value_no_real_column_holds_is_422_not_500(admin: Api) -> None:
+    """1e-310 is within -80..85 but underflows the `real` column: the database's refusal is the request's fault."""
+    name = uid("prof")
+    assert_refused(admin.put(f"/profiles/{name}", bodies.profile(min_c=1e-310, max_c=4.0)), 422, "cannot be stored")
+    assert admin.get(f"/profiles/{name}").status_code == 404  # nothing half-written
+
+
+def test_nul_character_in_a_text_is_422_not_500(admin: Api) -> None:
+    device = uid("dev")
+    assert_refused(admin.put(f"/devices/{device}", {"kind": "gps", "name": "truck\u0000"}), 422, "cannot be stored")
+    assert admin.get(f"/devices/{device}").status_code == 404
+
+
+def test_refusals_are_documented_with_the_bodies_they_have(admin: Api) -> None:
+    spec = admin.client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    assert schemas["HTTPValidationError"]["properties"]["detail"]["type"] == "string"  # not FastAPI's list
+    put_device = spec["paths"]["/api/v1/devices/{device_id}"]["put"]["responses"]
+    assert {"400", "401", "403", "409", "422"} <= set(put_device)
+    assert put_device["403"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorOut"}
+    bad = admin.put(f"/devices/{uid('dev')}", {"kind": "plane", "name": "x"})
+    assert bad.status_code == 422 and isinstance(bad.json()["detail"], str) and bad.json()["errors"]
