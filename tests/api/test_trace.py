@@ -123,8 +123,14 @@ def _seed(db: Db) -> World:
     w.hold_reason["epc"] = epc
     t0 = w.t0
     square = [[109.9, 39.6], [109.91, 39.6], [109.91, 39.61], [109.9, 39.6]]
-    feature = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [square]}, "properties": {}}
     for gate, name in ((w.gate_in, "西卡口 West gate"), (w.gate_out, "东卡口 East gate")):
+        # Stored as the API stores a gate: the feature carries its own name and kind.
+        feature = {
+            "type": "Feature",
+            "id": gate,
+            "geometry": {"type": "Polygon", "coordinates": [square]},
+            "properties": {"name": name, "kind": "gate"},
+        }
         db.execute(
             "INSERT INTO geofences (id, name, kind, feature) VALUES (%s, %s, 'gate', %s)", (gate, name, Jsonb(feature))
         )

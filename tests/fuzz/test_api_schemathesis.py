@@ -36,7 +36,7 @@ from tests.fuzz.conftest import PROFILE
 
 API_DB = f"bondwatch_apifuzz_{os.getpid()}"
 # Examples per operation (32 operations) as an admin; a viewer gets 4/5 of them, no token 1/5 (docs/fuzzing.md).
-EXAMPLES = {"ci": 12, "fuzz": 60}[PROFILE]
+EXAMPLES = {"ci": 8, "fuzz": 60}[PROFILE]
 # Routers that other work was changing while these tests were written; they do not document their error
 # answers (401/403/404/409/422 of api.errors) yet, so status codes are not checked there. 5xx and the
 # schemas of the answers that are documented still are. See docs/fuzzing.md, "Left open".

@@ -69,7 +69,11 @@ def test_kill_9_midstream_loses_and_doubles_nothing(
         time.sleep(1.0)
         ingest = start_ingest(site)
         sender.join(timeout=120)
-        wait_for(lambda: stored_counts(db, site) == expected, timeout=120)
+        wait_for(
+            lambda: stored_counts(db, site) == expected,
+            timeout=120,
+            state=lambda: f"{stored_counts(db, site)} != {expected}",
+        )
         time.sleep(1.0)
         assert stored_counts(db, site) == expected
         for kind, table in TABLES.items():
