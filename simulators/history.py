@@ -40,6 +40,7 @@ engine, one transaction per 3 simulated hours.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import heapq
 import itertools
@@ -67,7 +68,6 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from shapely.geometry import LineString
 
 from api.registry import RegistryTable
 from api.routers import devices as devices_api
@@ -299,8 +299,8 @@ def seed_history(
     devices = [prefix + d for d in (*(t.device_id for t in fleet.trucks), *(r.device_id for r in store.rooms))]
     _refuse_overlap(db_url, [*devices, *(f"{prefix}rdr-{gate}" for gate in GATES)], start_us, end_us, prefix)
     # Fork, not spawn: spawn runs the caller's main script again in each worker, which breaks any script
-    # without a __main__ guard. The workers are forked before this process opens a connection or starts a
-    # thread, and only run the models.
+    # without a __main__ guard. The workers are forked before this function opens its connection or starts the
+    # progress bar's thread, and only run the models.
     ctx = multiprocessing.get_context("fork")
     fleet_q, cold_q = ctx.Queue(), ctx.Queue()
     workers = [
@@ -315,18 +315,25 @@ def seed_history(
             psycopg.connect(db_url, application_name="bondwatch-history") as conn,
             _quiet("rules"),
             _progress_bar(progress, len(bounds)) as advance,
+            _survivors_frozen() as freeze,
         ):
             seeder = _Seeder(conn, settings, prefix, seed, fleet, store, gps, temp, plan)
             seeder.write_registry()
             for lo, hi in bounds:
                 seeder.chunk(lo, hi, _receive(fleet_q, workers[0]), _receive(cold_q, workers[1]))
+                freeze()
                 advance(_dt(hi))
             seeder.finish()
+    except BaseException:
+        for worker in workers:
+            worker.terminate()
+        raise
     finally:
         for worker in workers:
+            worker.join(timeout=10.0)  # done by now unless this failed; a stuck child must not hang the caller
             if worker.is_alive():
                 worker.terminate()
-            worker.join()
+                worker.join()
     return HistorySummary(
         start=_dt(start_us),
         end=_dt(end_us),
@@ -510,10 +517,9 @@ def _fleet_worker(seed: int, trucks: int, grid: _Grid, bounds: list[tuple[int, i
                 now = _dt(grid.at(k))
                 if k:
                     fleet.step(now, every_s)
-                for j, (_, p) in enumerate(fleet.positions(now)):
-                    values[i, j] = (p.lat, p.lon, _num(p.speed_kmh), _num(p.heading_deg), _num(p.hdop),
-                                    _num(p.sats), _num(p.soc_pct), _num(p.energy_kwh), _num(p.h2_kg),
-                                    _num(p.odometer_km))  # fmt: skip
+                # None (an FCEV's energy, a BEV's hydrogen) becomes NaN on the way into the float array.
+                values[i] = [(p.lat, p.lon, p.speed_kmh, p.heading_deg, p.hdop, p.sats, p.soc_pct, p.energy_kwh,
+                              p.h2_kg, p.odometer_km) for _, p in fleet.positions(now)]  # fmt: skip
                 passages += fleet.gate_passages(now)
             tags = fleet.tags()
             out.put(_FleetChunk(values, passages, list(itertools.islice(tags.items(), issued, None))))
@@ -650,34 +656,17 @@ def _opt(value: float) -> float | None:
 
 
 class _CoveredFences(FenceSet):
-    """The registry's fences, with exact shortcuts for the segment test the geofence rule runs on every fix.
+    """The registry's fences, with an exact shortcut for the segment test the geofence rule runs on every fix.
 
     Over a month of fixes the overlay in :meth:`FenceSet.segment_outside_m` is most of the engine's time, and
-    almost every segment lies inside. Two cheaper tests that can only answer "nothing outside": a short step
-    from a point at least ``INNER_M`` inside the allowed area (a standing truck, in the zone or at the end of
-    a corridor), and the prepared "covers" predicate (about a tenth of the overlay). Anything else goes to the
-    overlay, so the answers are the same (tested).
+    almost every segment lies inside: a line the allowed area covers has nothing outside it, and the prepared
+    predicate (the geometry's own method, which skips the array machinery of ``shapely.covers``) costs about a
+    hundredth of the overlay. Anything else goes to the overlay, so the answers are the same (tested).
     """
 
-    INNER_M = 20.0  # corridors are 60-150 m wide: a parked truck at a destination is this far inside
-
-    def __init__(self, fences: list[Geofence], crs: str = "") -> None:
-        super().__init__(fences, crs)
-        self.inner: shapely.Geometry | None = None
-        if self.allowed is not None:
-            inner = shapely.buffer(self.allowed, -self.INNER_M)
-            if not inner.is_empty:
-                shapely.prepare(inner)
-                self.inner = inner
-
     def segment_outside_m(self, x0: float, y0: float, x1: float, y1: float) -> float:
-        if self.allowed is None or (x0, y0) == (x1, y1):
-            return super().segment_outside_m(x0, y0, x1, y1)
-        # The buffer's arcs are chords, up to 0.05 % of INNER_M inside the true arcs: a metre of margin.
-        short = math.hypot(x1 - x0, y1 - y0) < self.INNER_M - 1.0
-        if short and self.inner is not None and shapely.contains_xy(self.inner, x0, y0):
-            return 0.0
-        if shapely.covers(self.allowed, LineString([(x0, y0), (x1, y1)])):
+        allowed = self.allowed
+        if allowed is not None and (x0, y0) != (x1, y1) and allowed.covers(shapely.linestrings([(x0, y0), (x1, y1)])):
             return 0.0
         return super().segment_outside_m(x0, y0, x1, y1)
 
@@ -1248,6 +1237,20 @@ def _quiet(name: str) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
+
+
+@contextmanager
+def _survivors_frozen() -> Iterator[Callable[[], None]]:
+    """Keep what outlived a chunk (registry, tags, engine state: a heap that only grows) out of the collector's
+    full passes, which would otherwise rescan it ever more slowly; handed back at the end. Left alone when the
+    caller freezes objects of its own."""
+    if gc.get_freeze_count():
+        yield lambda: None
+        return
+    try:
+        yield gc.freeze
+    finally:
+        gc.unfreeze()
 
 
 @contextmanager
