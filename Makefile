@@ -63,6 +63,12 @@ dashboards: install
 bench-ingest: services
 	$(BIN)/python -m bench.ingest
 
+# Every benchmark (ingest, alert latency, geofences, edge), then bench/RESULTS.md (bench/__main__.py).
+.PHONY: bench
+bench: services
+	$(BIN)/bondwatch db migrate
+	$(BIN)/python -m bench
+
 # Fault drills under a steady simulated load (docs/drills.md): about 19 min, 10 of them the unreachable broker.
 # A private broker and PostgreSQL cluster are made for the run; mounts a small tmpfs (root). Results in
 # var/bench/drills.json.
@@ -71,7 +77,7 @@ drills: services
 	$(BIN)/python -m drills
 
 # Property-based and fuzz tests at the `fuzz` profile (docs/fuzzing.md): five times the cases `make test` runs
-# on the decoders and the ingest validator (144,650), schemathesis at 60 examples per API operation.
+# (two fifths) on the decoders and the ingest validator: 144,650 cases; schemathesis at 60 examples per operation.
 .PHONY: fuzz
 fuzz: services
 	BONDWATCH_FUZZ_PROFILE=fuzz $(BIN)/pytest -q tests/fuzz

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from bondwatch.services.settings import ServicesSettings
 from bondwatch.settings import load_settings
 
-STEPS = ("ingest", "alerts", "geofence", "queries", "edge")
+STEPS = ("ingest", "alerts", "geofence", "edge")
 RESULTS = Path(__file__).parent / "RESULTS.md"
 
 
@@ -90,17 +90,9 @@ def section_geofence(d: dict[str, Any]) -> list[str]:
             f"{d['vectorised_all_per_s'] / per:.1f} |"]  # fmt: skip
 
 
-def section_queries(d: dict[str, Any]) -> list[str]:
-    lines = ["## 4. Dashboard and API queries (`python -m bench.queries`)", "", d.get("data", ""), "",
-             "| query | p95 ms | target |", "|---|---|---|"]  # fmt: skip
-    for q in d["queries"]:
-        lines.append(f"| {q['name']} | {q['p95_ms']:.0f} | {'ok' if q['p95_ms'] <= 200 else 'OVER 200'} |")
-    return lines
-
-
 def section_edge(d: dict[str, Any]) -> list[str]:
     cpu, rep = d["cpu"], d["replay"]
-    return ["## 5. Edge agent (`python -m bench.edge`)", "",
+    return ["## 4. Edge agent (`python -m bench.edge`)", "",
             f"- {cpu['readings_per_s']:.0f} readings/s (NMEA from pseudo-terminals, SQLite WAL synchronous=FULL, "
             f"QoS 1): **{cpu['cpu_share_of_one_core']:.1%}** of one core.",
             f"- replay of {rep['backlog']:,} queued readings after an outage: drained in {rep['drain_s']:.1f} s, "
@@ -111,7 +103,6 @@ SECTIONS: dict[str, Callable[[Any], list[str]]] = {
     "ingest": section_ingest,
     "alerts": section_alerts,
     "geofence": section_geofence,
-    "queries": section_queries,
     "edge": section_edge,
 }
 
