@@ -2,7 +2,9 @@
 
 - ``bonded_exit`` (critical): a ``bonded_transport`` vehicle is outside every bonded boundary and
   every corridor, or the straight line from its previous fix leaves them by more than
-  ``rules_segment_outside_m`` (a boundary crossed between two sparse fixes still counts), and it
+  ``rules_segment_outside_m`` while both fixes are inside the bonded boundary (a boundary crossed
+  between two sparse fixes still counts; a line between two fixes on a corridor only cuts the
+  road's bends, as a minute between fixes at road speed does by hundreds of metres), and it
   got no ``pass`` at a gate in the ``rules_exit_pass_grace_s`` (30 min) before. Goods have left
   customs supervision: the alert stays until a person resolves it, and returning does not clear it.
   While a gate passage that began before the fix is still being read, the fix waits for its
@@ -39,6 +41,7 @@ class Track:
     y: float = 0.0
     t: float = 0.0
     have: bool = False
+    in_boundary: bool = False
     exit_active: bool = False
     deviating: bool = False
     parked: list[list[float]] = field(default_factory=list)  # [t, x, y, lon, lat, segment_outside_m]
@@ -92,7 +95,8 @@ class Geofence(Step[Track]):
         fences = self.ctx.registry.fences
         if vehicle.bonded_transport and fences.allowed is not None:
             crossed = 0.0
-            if allowed and track.have and obs.t - track.t <= self.ctx.settings.rules_segment_max_gap_s:
+            sparse_inside = in_boundary and track.have and track.in_boundary
+            if sparse_inside and obs.t - track.t <= self.ctx.settings.rules_segment_max_gap_s:
                 crossed = fences.segment_outside_m(track.x, track.y, x, y)
             if not allowed or crossed > self.ctx.settings.rules_segment_outside_m:
                 candidate = [obs.t, x, y, r.lon, r.lat, crossed]
@@ -117,7 +121,7 @@ class Geofence(Step[Track]):
                 details = {"back_at": self.ctx.local(obs.t), "lon": r.lon, "lat": r.lat}
                 self.alert(fx, "clear", "corridor_deviation", "vehicle", vehicle.vehicle_id, obs.t, details)
                 track.deviating = False
-        track.x, track.y, track.t, track.have = x, y, obs.t, True
+        track.x, track.y, track.t, track.have, track.in_boundary = x, y, obs.t, True, in_boundary
 
     def tick(self, now: float, fx: Effects) -> None:
         for device, track in self.states.items():
