@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
 
-from prometheus_client import start_http_server
-
+from bondwatch.foreground import run_until_signalled
 from ingest.mqtt import Subscriber, Subscription
 from ingest.settings import IngestSettings
 from ingest.worker import IngestWorker
@@ -57,20 +55,7 @@ def run_standalone(settings: IngestSettings, workers: int = 1) -> None:
         )
         for i in range(1, workers)
     ]
-    if settings.ingest_metrics_port:
-        start_http_server(settings.ingest_metrics_port, addr="127.0.0.1")
-        log.info("metrics on http://127.0.0.1:%d/metrics", settings.ingest_metrics_port)
-    service = IngestService(settings)
-    done = threading.Event()
-
-    def _terminate(signum: int, frame: object) -> None:
-        done.set()
-
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, _terminate)
-    service.start()
-    done.wait()
-    service.stop()
+    run_until_signalled(IngestService(settings), settings.ingest_metrics_port)
     for child in children:
         child.terminate()
     for child in children:

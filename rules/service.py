@@ -18,15 +18,14 @@ engine runs per site: a second one waits on an advisory lock as a hot standby.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from typing import Any
 
 import psycopg
-from prometheus_client import start_http_server
 
 from bondwatch.contract.payloads import GpsReading, RfidReading, TempReading
+from bondwatch.foreground import run_until_signalled
 from ingest.errors import BrokerUnavailable
 from ingest.mqtt import InboundMessage, Subscriber, Subscription
 from ingest.triage import Accepted, triage
@@ -248,17 +247,4 @@ class RulesService:
 
 
 def run_standalone(settings: RulesSettings) -> None:
-    if settings.rules_metrics_port:
-        start_http_server(settings.rules_metrics_port, addr="127.0.0.1")
-        log.info("metrics on http://127.0.0.1:%d/metrics", settings.rules_metrics_port)
-    service = RulesService(settings)
-    done = threading.Event()
-
-    def _terminate(signum: int, frame: object) -> None:
-        done.set()
-
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, _terminate)
-    service.start()
-    done.wait()
-    service.stop()
+    run_until_signalled(RulesService(settings), settings.rules_metrics_port)
