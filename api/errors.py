@@ -67,6 +67,7 @@ _DESCRIPTIONS = {
     403: "The token's role is too low for this",
     404: "Nothing registered under this key",
     409: "Conflicts with what is registered (e.g. it exists, or something refers to it)",
+    503: "Cannot be served now: something it needs is missing or exhausted (the detail says what)",
 }
 
 

@@ -25,12 +25,12 @@ from starlette.types import Receive, Scope, Send
 
 from api.auth import Dispatcher, Principal, Viewer
 from api.db import Conn
-from api.errors import ApiError, Conflict, NotFound
+from api.errors import ApiError, Conflict, NotFound, error_responses
 from api.settings import ApiSettings
 from bondwatch.contract.alerts import Severity
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/alerts", tags=["alerts"])
+router = APIRouter(prefix="/alerts", tags=["alerts"], responses=error_responses(401))
 
 Status = Literal["active", "acknowledged", "cleared", "open"]
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -102,7 +102,10 @@ async def list_alerts(
 @router.get(
     "/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "one `alert` event per alert change"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "one `alert` event per alert change"},
+        **error_responses(503),
+    },
 )
 async def stream_alerts(
     who: Viewer,
@@ -133,7 +136,7 @@ async def stream_alerts(
     return EventStreamResponse(stream)
 
 
-@router.get("/{alert_id}")
+@router.get("/{alert_id}", responses=error_responses(404))
 async def get_alert(alert_id: AlertId, who: Viewer, conn: Conn) -> dict[str, Any]:
     cur = await conn.execute("SELECT bondwatch_alert_object(a) FROM alerts a WHERE a.id = %s", (alert_id,))
     row = await cur.fetchone()
@@ -149,7 +152,7 @@ async def get_alert(alert_id: AlertId, who: Viewer, conn: Conn) -> dict[str, Any
 # ---------------------------------------------------------------- people acting on alerts
 
 
-@router.post("/{alert_id}/ack")
+@router.post("/{alert_id}/ack", responses=error_responses(400, 403, 404, 409))
 async def acknowledge(
     alert_id: AlertId, who: Dispatcher, conn: Conn, request: Request, body: NoteBody = None
 ) -> dict[str, Any]:
@@ -175,7 +178,7 @@ async def acknowledge(
     return alert
 
 
-@router.post("/{alert_id}/resolve")
+@router.post("/{alert_id}/resolve", responses=error_responses(400, 403, 404, 409))
 async def resolve(
     alert_id: AlertId, who: Dispatcher, conn: Conn, request: Request, body: NoteBody = None
 ) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from pydantic import AwareDatetime
 
 from api.auth import Viewer
 from api.db import Conn
-from api.errors import Invalid
+from api.errors import Invalid, error_responses
 
-router = APIRouter(prefix="/gates", tags=["gates"])
+router = APIRouter(prefix="/gates", tags=["gates"], responses=error_responses(401))
 
 # As long as a reader's gate_id may be (the contract's rfid payload), not the registry's id form:
 # a gate heard of only through its readers has passages too.

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Viewer
-from api.errors import ApiError, Invalid
+from api.errors import ApiError, Invalid, error_responses
 from bondwatch.settings import load_settings
 from reports import FORMATS, MEDIA_TYPES
 from reports.fonts import FontMissing
@@ -22,7 +22,7 @@ from reports.period import BadMonth, Month, previous_month
 from reports.settings import ReportSettings
 from reports.store import get_report
 
-router = APIRouter(prefix="/reports", tags=["reports"])
+router = APIRouter(prefix="/reports", tags=["reports"], responses=error_responses(401))
 
 
 class Unavailable(ApiError):
@@ -41,7 +41,10 @@ def _settings(request: Request) -> ReportSettings:
 
 @router.get(
     "/monthly",
-    responses={200: {"content": {"application/json": {}, "text/csv": {}, "application/pdf": {}}}},
+    responses={
+        200: {"content": {"application/json": {}, "text/csv": {}, "application/pdf": {}}},
+        **error_responses(503),
+    },
 )
 async def monthly(
     who: Viewer,

@@ -9,16 +9,17 @@ from fastapi.responses import JSONResponse
 
 from api.auth import Viewer
 from api.db import Conn
+from api.errors import error_responses
 from api.ids import EpcPath
 from api.trace import epcis, timeline
 
-router = APIRouter(prefix="/trace", tags=["trace"])
+router = APIRouter(prefix="/trace", tags=["trace"], responses=error_responses(401))
 
 # The media type of JSON-LD (EPCIS 2.0 §12.2 names it for EPCIS documents).
 JSON_LD = "application/ld+json"
 
 
-@router.get("/{epc}", response_model=None)
+@router.get("/{epc}", response_model=None, responses=error_responses(404))
 async def trace(
     epc: EpcPath,
     who: Viewer,

@@ -6,7 +6,7 @@ devices, vehicles...) must not reach the rules and API tests that share ``bondwa
 Every operation is called as an admin (every route reachable) and as a viewer (writes get 403).
 
 Checks: ``not_a_server_error``, ``response_schema_conformance`` and ``status_code_conformance`` on every
-operation, except status codes on the routers listed in ELSEWHERE (see there).
+operation.
 """
 
 from __future__ import annotations
@@ -37,10 +37,7 @@ from tests.fuzz.conftest import PROFILE
 API_DB = f"bondwatch_apifuzz_{os.getpid()}"
 # Examples per operation (32 operations) as an admin; a viewer gets 4/5 of them, no token 1/5 (docs/fuzzing.md).
 EXAMPLES = {"ci": 8, "fuzz": 60}[PROFILE]
-# Routers that other work was changing while these tests were written; they do not document their error
-# answers (401/403/404/409/422 of api.errors) yet, so status codes are not checked there. 5xx and the
-# schemas of the answers that are documented still are. See docs/fuzzing.md, "Left open".
-ELSEWHERE = frozenset({"alerts", "gates", "trace", "reports"})
+CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
 
 
 def _with_db(url: str, dbname: str) -> str:
@@ -106,7 +103,7 @@ def call(client: TestClient, case: schemathesis.Case, headers: dict[str, str] | 
         kwargs["method"], kwargs["url"], params=kwargs.get("params"), headers=kwargs.get("headers"), **body
     )
     client.cookies.clear()
-    case.validate_response(response, checks=checks_for(case), headers=kwargs.get("headers"))
+    case.validate_response(response, checks=CHECKS, headers=kwargs.get("headers"))
     return response
 
 
@@ -119,12 +116,6 @@ API_FUZZ = settings(
     suppress_health_check=list(HealthCheck),
     phases=[Phase.explicit, Phase.generate, Phase.shrink],
 )
-
-
-def checks_for(case: schemathesis.Case) -> list[Any]:
-    if set(case.operation.tags or ()) & ELSEWHERE:
-        return [not_a_server_error, response_schema_conformance]
-    return [not_a_server_error, response_schema_conformance, status_code_conformance]
 
 
 @API_FUZZ
