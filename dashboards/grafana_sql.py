@@ -114,11 +114,35 @@ def parse_time(text: str, now: datetime, tz: ZoneInfo, round_up: bool = False) -
 
 # Grafana's rangeutil.roundInterval: an interval (ms) rounded to a "nice" one, by these upper bounds.
 _NICE: tuple[tuple[float, int], ...] = (
-    (10, 1), (15, 10), (35, 20), (75, 50), (150, 100), (350, 200), (750, 500), (1500, 1000), (3500, 2000),
-    (7500, 5000), (12500, 10000), (17500, 15000), (25000, 20000), (45000, 30000), (90000, 60000),
-    (210000, 120000), (450000, 300000), (750000, 600000), (1050000, 900000), (1500000, 1200000),
-    (2700000, 1800000), (5400000, 3600000), (9000000, 7200000), (16200000, 10800000), (24300000, 21600000),
-    (64800000, 43200000), (604800000, 86400000), (1814400000, 604800000), (3628800000, 2592000000),
+    (10, 1),
+    (15, 10),
+    (35, 20),
+    (75, 50),
+    (150, 100),
+    (350, 200),
+    (750, 500),
+    (1500, 1000),
+    (3500, 2000),
+    (7500, 5000),
+    (12500, 10000),
+    (17500, 15000),
+    (25000, 20000),
+    (45000, 30000),
+    (90000, 60000),
+    (210000, 120000),
+    (450000, 300000),
+    (750000, 600000),
+    (1050000, 900000),
+    (1500000, 1200000),
+    (2700000, 1800000),
+    (5400000, 3600000),
+    (9000000, 7200000),
+    (16200000, 10800000),
+    (24300000, 21600000),
+    (64800000, 43200000),
+    (604800000, 86400000),
+    (1814400000, 604800000),
+    (3628800000, 2592000000),
 )
 
 
@@ -218,7 +242,7 @@ def _format(var: Variable, fmt: str | None) -> str:
         return ",".join("'" + v.replace("'", "\\'") + "'" for v in var.values)
     if fmt in ("raw", "csv"):
         return ",".join(var.values)
-    raise ValueError(f"variable format {fmt!r} is not implemented by this test support")
+    raise ValueError(f"variable format {fmt!r} is not implemented by this module")
 
 
 def interpolate(sql: str, variables: Mapping[str, Variable]) -> str:
@@ -358,3 +382,46 @@ def _ns(t: datetime) -> int:
 def expand(sql: str, variables: Mapping[str, Variable], engine: MacroEngine) -> str:
     """Variables first (the frontend), then macros (the data source), as Grafana does."""
     return engine.expand(interpolate(sql, variables))
+
+
+# --------------------------------------------------------------------------------------------- panels
+
+
+@dataclass(frozen=True)
+class Statement:
+    refid: str
+    sql: str
+
+
+def panel_statements(
+    board: Mapping[str, Any],
+    panel: Mapping[str, Any],
+    dashboard_range: TimeRange,
+    now: datetime,
+    tz: ZoneInfo,
+    options_of: Callable[[Mapping[str, Any]], list[str]],
+    engine_used: set[str] | None = None,
+) -> list[list[Statement]]:
+    """What Grafana sends for a panel's targets: one list per repeat of the panel (one per value of its
+    ``repeat`` variable, each with that one value), variables at their saved defaults, macros expanded."""
+    variables = dashboard_variables(board, options_of)
+    time_range = panel_range(panel, dashboard_range, now, tz)
+    interval = panel_interval(panel, time_range)
+    repeats: list[dict[str, Variable]] = [variables]
+    if panel.get("repeat"):
+        var = variables[panel["repeat"]]
+        repeats = [{**variables, var.name: Variable(var.name, [v], var.multi_or_all)} for v in var.values]
+    out = []
+    for scope in repeats:
+        scope = {**scope, **builtin_variables(time_range, interval)}
+        statements = []
+        for t in panel["targets"]:
+            engine = MacroEngine(time_range, timescaledb=True)
+            sql = expand(t["rawSql"], scope, engine)
+            if re.search(r"\$", re.sub(r"'[^']*'", "", sql)):
+                raise MacroError(f"unexpanded variable or macro left in:\n{sql}")
+            if engine_used is not None:
+                engine_used |= engine.used
+            statements.append(Statement(t["refId"], sql))
+        out.append(statements)
+    return out

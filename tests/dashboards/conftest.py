@@ -40,6 +40,7 @@ READING_EVERY_S = float(os.environ.get("BONDWATCH_DASHBOARD_TEST_EVERY_S", "60")
 REUSE_DB = os.environ.get("BONDWATCH_DASHBOARD_TEST_DB", "")
 SEEDED: list[SeededDb] = []  # for the terminal summary
 
+
 def _with_db(url: str, dbname: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{dbname}"))
 
@@ -119,6 +120,4 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         tr.write_line(f"{ms:8.1f} ms {rows:6d} rows  {window:<14} {dashboard}: {panel}")
     report = ROOT / "var" / "dashboard-query-times.txt"
     if report.parent.exists():
-        report.write_text(
-            "".join(f"{d}\t{p}\t{w}\t{ms:.1f}\t{r}\n" for d, p, w, ms, r in TIMINGS), encoding="utf-8"
-        )
+        report.write_text("".join(f"{d}\t{p}\t{w}\t{ms:.1f}\t{r}\n" for d, p, w, ms, r in TIMINGS), encoding="utf-8")

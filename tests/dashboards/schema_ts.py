@@ -79,8 +79,9 @@ def typescript_for(dashboard: dict[str, Any]) -> str:
                 raise UnknownPanelType(f"panel {pid} ({kind}) has custom field config but its plugin has none")
             lines.append(f"export const {prefix}_custom: Strict<{alias}.FieldConfig> = {_literal(defaults['custom'])};")
         for i, o in enumerate(p.get("fieldConfig", {}).get("overrides", [])):
-            lines.append(f"export const {prefix}_override_{i}_matcher: Strict<D.MatcherConfig> = "
-                         f"{_literal(o['matcher'])};")
+            lines.append(
+                f"export const {prefix}_override_{i}_matcher: Strict<D.MatcherConfig> = {_literal(o['matcher'])};"
+            )
             for j, prop in enumerate(o["properties"]):
                 pid_ = prop["id"]
                 if pid_.startswith("custom."):
@@ -97,8 +98,10 @@ def typescript_for(dashboard: dict[str, Any]) -> str:
             for i, layer in enumerate(p["options"]["layers"]):
                 if layer["type"] != "markers":
                     raise UnknownPanelType(f"panel {pid}: no config type for geomap layer {layer['type']!r}")
-                lines.append(f"export const {prefix}_layer_{i}_config: Strict<MarkersConfig> = "
-                             f"{_literal(layer['config'])};")
-                lines.append(f"export const {prefix}_layer_{i}_filter: Strict<LayerFilter> = "
-                             f"{_literal(layer['filterData'])};")
+                lines.append(
+                    f"export const {prefix}_layer_{i}_config: Strict<MarkersConfig> = {_literal(layer['config'])};"
+                )
+                lines.append(
+                    f"export const {prefix}_layer_{i}_filter: Strict<LayerFilter> = {_literal(layer['filterData'])};"
+                )
     return "\n".join(lines) + "\n"

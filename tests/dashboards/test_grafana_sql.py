@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.dashboards.grafana_sql import (
+from dashboards.grafana_sql import (
     MacroEngine,
     MacroError,
     TimeRange,

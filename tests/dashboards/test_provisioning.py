@@ -29,7 +29,11 @@ def test_provider_reads_the_folder_compose_mounts() -> None:
     assert entry["type"] == "file" and entry["folderUid"] == "bondwatch"
     # The provider walks the folder: only the dashboards are JSON in it.
     assert sorted(p.relative_to(DASHBOARDS).as_posix() for p in DASHBOARDS.rglob("*.json")) == [
-        "alerts.json", "coldstore.json", "fleet.json", "gates.json", "zero-carbon.json",
+        "alerts.json",
+        "coldstore.json",
+        "fleet.json",
+        "gates.json",
+        "zero-carbon.json",
     ]
 
 

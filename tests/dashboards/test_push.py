@@ -118,8 +118,10 @@ def test_push_creates_the_folder_and_overwrites_every_dashboard(grafana: FakeGra
     # Again: the folder is there now, the dashboards are overwritten (a new version each).
     grafana.requests.clear()
     again = push_dashboards(grafana.url, TOKEN, folder_title="保税监管 test", folder_uid="bw-test")
-    assert [(m, p) for m, p, _, _ in grafana.requests][:2] == [("GET", "/api/folders/bw-test"),
-                                                                ("POST", "/api/dashboards/db")]
+    assert [(m, p) for m, p, _, _ in grafana.requests][:2] == [
+        ("GET", "/api/folders/bw-test"),
+        ("POST", "/api/dashboards/db"),
+    ]
     assert {p.version for p in again} == {2}
 
 

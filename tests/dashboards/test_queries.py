@@ -1,6 +1,6 @@
 """Every panel query of every dashboard, run as Grafana would run it, on simulated history.
 
-Each panel's SQL is expanded as Grafana 12 does (tests/dashboards/grafana_sql.py: template variables at
+Each panel's SQL is expanded as Grafana 12 does (dashboards/grafana_sql.py: template variables at
 their saved defaults, then the PostgreSQL macros), at the dashboard's default time range (or the panel's
 own ``timeFrom``) ending now, and run as the read-only login. The result must have what the panel type
 reads (a ``time`` column and numbers for a time series, lat/lon and the colour field for a Geomap layer,
@@ -22,18 +22,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from tests.dashboards.grafana_sql import (
-    MacroEngine,
-    TimeRange,
-    Variable,
-    builtin_variables,
-    dashboard_variables,
-    expand,
-    interpolate,
-    panel_interval,
-    panel_range,
-    parse_time,
-)
+from dashboards.grafana_sql import TimeRange, interpolate, panel_range, panel_statements, parse_time
 from tests.dashboards.support import SeededDb, load_dashboards, record_timing
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -130,26 +119,8 @@ def run_panel(
     engine_used: set[str] | None = None,
 ) -> list[list[Result]]:
     """The panel's targets as Grafana sends them; one list of results per repeat of the panel."""
-    variables = dashboard_variables(board, lambda v: _options(conn, v))
-    time_range = panel_range(panel, dashboard_range, now, TZ)
-    interval = panel_interval(panel, time_range)
-    repeats: list[dict[str, Variable]] = [variables]
-    if panel.get("repeat"):  # Grafana clones the panel once per value, each with that one value
-        var = variables[panel["repeat"]]
-        repeats = [{**variables, var.name: Variable(var.name, [v], var.multi_or_all)} for v in var.values]
-    out = []
-    for scope in repeats:
-        scope = {**scope, **builtin_variables(time_range, interval)}
-        results = []
-        for t in panel["targets"]:
-            engine = MacroEngine(time_range, timescaledb=True)
-            sql = expand(t["rawSql"], scope, engine)
-            assert "$" not in re.sub(r"'[^']*'", "", sql), f"unexpanded variable or macro left in:\n{sql}"
-            if engine_used is not None:
-                engine_used |= engine.used
-            results.append(_run(conn, t["refId"], sql))
-        out.append(results)
-    return out
+    repeats = panel_statements(board, panel, dashboard_range, now, TZ, lambda v: _options(conn, v), engine_used)
+    return [[_run(conn, s.refid, s.sql) for s in statements] for statements in repeats]
 
 
 def _check_shape(panel: dict[str, Any], results: list[Result]) -> None:
@@ -228,13 +199,16 @@ def test_panel_query(
     for results in run_panel(reader, board, {**panel, "timeFrom": None}, history, now):
         _check_shape(panel, results)
         days = (seeded_db.end - seeded_db.start).total_seconds() / 86400
-        record_timing(board["uid"], panel["title"], f"history {days:.1f} d", sum(r.ms for r in results),
-                      sum(len(r.rows) for r in results))
+        record_timing(
+            board["uid"],
+            panel["title"],
+            f"history {days:.1f} d",
+            sum(r.ms for r in results),
+            sum(len(r.rows) for r in results),
+        )
 
 
-def test_variable_queries(
-    dashboards: dict[str, dict[str, Any]], reader: psycopg.Connection[tuple[Any, ...]]
-) -> None:
+def test_variable_queries(dashboards: dict[str, dict[str, Any]], reader: psycopg.Connection[tuple[Any, ...]]) -> None:
     """Every query variable returns values (__value) and labels (__text) as the read-only login."""
     seen = 0
     for board in dashboards.values():
@@ -254,7 +228,19 @@ def macros_used() -> Iterator[set[str]]:
     yield used
     # Every macro the dashboards use went through the expansion above (an unknown one raises there).
     assert used <= {
-        "__timeFilter", "__timeFrom", "__timeTo", "__timeGroup", "__timeGroupAlias", "__time", "__timeEpoch",
-        "__unixEpochFilter", "__unixEpochFrom", "__unixEpochTo", "__unixEpochGroup", "__unixEpochGroupAlias",
-        "__unixEpochNanoFilter", "__unixEpochNanoFrom", "__unixEpochNanoTo",
+        "__timeFilter",
+        "__timeFrom",
+        "__timeTo",
+        "__timeGroup",
+        "__timeGroupAlias",
+        "__time",
+        "__timeEpoch",
+        "__unixEpochFilter",
+        "__unixEpochFrom",
+        "__unixEpochTo",
+        "__unixEpochGroup",
+        "__unixEpochGroupAlias",
+        "__unixEpochNanoFilter",
+        "__unixEpochNanoFrom",
+        "__unixEpochNanoTo",
     }

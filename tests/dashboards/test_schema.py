@@ -119,7 +119,13 @@ def test_dashboards_parse_into_grafana_foundation_sdk_model(dashboards: dict[str
         back = json.loads(JSONEncoder().encode(model))
         assert not _dropped(board, back), f"{name}: fields the SDK's model does not know: {_dropped(board, back)}"
         assert {p.type_val for p in model.panels or []} <= {
-            "timeseries", "stat", "table", "bargauge", "barchart", "geomap", "text",
+            "timeseries",
+            "stat",
+            "table",
+            "bargauge",
+            "barchart",
+            "geomap",
+            "text",
         }
 
 

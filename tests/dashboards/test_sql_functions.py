@@ -130,7 +130,10 @@ def test_geometry_helpers(tx: psycopg.Connection[tuple[Any, ...]]) -> None:
         " WHERE plat IS NOT NULL GROUP BY kind"
     ).fetchall()
     assert {k: g <= (40.01 if k == "corridor" else 15.01) for k, g in gaps} == {
-        "bonded_boundary": True, "zone": True, "gate": True, "corridor": True,
+        "bonded_boundary": True,
+        "zone": True,
+        "gate": True,
+        "corridor": True,
     }
     every = tx.execute(
         "SELECT count(DISTINCT fence_id) = (SELECT count(*) FROM geofences) FROM bondwatch_geofence_outline()"
