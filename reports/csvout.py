@@ -51,9 +51,13 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "h2_kg_per_100km": ("kg/100km", "百公里氢耗", "hydrogen per 100 km"),
     "co2_baseline_kg": ("kg", "柴油车基准排放", "diesel baseline CO2"),
     "co2_actual_kg": ("kg", "能源生产排放", "energy supply CO2"),
-    "co2_avoided_kg": ("kg", "二氧化碳减排量", "CO2 avoided"),
-    "co2_avoided_bev_kg": ("kg", "纯电动车减排量", "CO2 avoided by battery-electric trucks"),
-    "co2_avoided_fcev_kg": ("kg", "氢燃料电池车减排量", "CO2 avoided by fuel-cell trucks"),
+    # Two figures of CO2 avoided: net (well to wheel; keeps the key co2_avoided_kg) and tailpipe (direct).
+    "co2_avoided_kg": ("kg", "二氧化碳净减排量", "net CO2 avoided (well to wheel)"),
+    "co2_avoided_bev_kg": ("kg", "纯电动车净减排量", "net CO2 avoided by battery-electric trucks"),
+    "co2_avoided_fcev_kg": ("kg", "氢燃料电池车净减排量", "net CO2 avoided by fuel-cell trucks"),
+    "co2_avoided_tailpipe_kg": ("kg", "二氧化碳直接减排量", "tailpipe CO2 avoided (direct)"),
+    "co2_avoided_tailpipe_bev_kg": ("kg", "纯电动车直接减排量", "tailpipe CO2 avoided by battery-electric trucks"),
+    "co2_avoided_tailpipe_fcev_kg": ("kg", "氢燃料电池车直接减排量", "tailpipe CO2 avoided by fuel-cell trucks"),
     "odometer_resets": ("", "里程表重置次数", "odometer resets"),
     "glitches": ("", "异常跳变次数", "counter glitches"),
     "powertrain": ("", "动力类型", "powertrain"),
@@ -131,7 +135,7 @@ GATE_METRICS = ("inbound", "outbound", "passed", "held")
 HOLD_METRICS = ("gate_id", "at", "vehicle_id", "release_note_id", "reasons")
 VEHICLE_METRICS = (
     "device_id", "plate", "powertrain", "km", "energy_kwh", "h2_kg", "kwh_per_km", "h2_kg_per_100km",
-    "co2_baseline_kg", "co2_actual_kg", "co2_avoided_kg", "odometer_resets", "glitches",
+    "co2_baseline_kg", "co2_actual_kg", "co2_avoided_kg", "co2_avoided_tailpipe_kg", "odometer_resets", "glitches",
 )  # fmt: skip
 DEVICE_METRICS = (
     "kind", "readings", "median_interval_s", "limit_s", "covered_s", "uptime_pct", "cadence_s", "expected",

@@ -498,6 +498,8 @@ def _fleet(conn: Conn, settings: ReportSettings, w: Window, gps: list[Row], para
         # hydrogen already counted, not grid electricity.
         powertrain = "fcev" if has_h else "bev" if has_e else "unknown"
         # CO2 only where there are energy figures: a truck without them would look like pure saving.
+        # Two figures: tailpipe (direct, scope 1) avoided is the whole baseline, since a battery or fuel-cell
+        # truck burns nothing; net (well to wheel) avoided also takes off the CO2 of producing its energy.
         baseline = actual = None
         if powertrain != "unknown":
             baseline = km * diesel_kg_per_km
@@ -517,6 +519,7 @@ def _fleet(conn: Conn, settings: ReportSettings, w: Window, gps: list[Row], para
                 "co2_baseline_kg": _r(baseline, 2),
                 "co2_actual_kg": _r(actual, 2),
                 "co2_avoided_kg": _r(None if baseline is None or actual is None else baseline - actual, 2),
+                "co2_avoided_tailpipe_kg": _r(baseline, 2),
                 "odometer_resets": int(v["km_resets"]),
                 "glitches": int(v["km_glitches"] + v["energy_kwh_glitches"] + v["h2_kg_glitches"]),
             }
@@ -547,10 +550,15 @@ def _fleet(conn: Conn, settings: ReportSettings, w: Window, gps: list[Row], para
             "h2_kg_per_100km": round(100 * total("h2_kg", fcev) / fcev_km, 4) if fcev_km > 0 else None,
             "co2_baseline_kg": round(baseline_all, 2),
             "co2_actual_kg": round(actual_all, 2),
+            # Net (well to wheel): the baseline less the CO2 of producing the electricity and hydrogen used.
             "co2_avoided_kg": round(baseline_all - actual_all, 2),
             # Per powertrain: the two depend on different factors (grid, hydrogen route) and can differ in sign.
             "co2_avoided_bev_kg": round(total("co2_avoided_kg", bev), 2),
             "co2_avoided_fcev_kg": round(total("co2_avoided_kg", fcev), 2),
+            # Tailpipe (direct, scope 1): nothing comes out of the trucks' exhaust, so the whole baseline.
+            "co2_avoided_tailpipe_kg": round(total("co2_avoided_tailpipe_kg", co2_rows), 2),
+            "co2_avoided_tailpipe_bev_kg": round(total("co2_avoided_tailpipe_kg", bev), 2),
+            "co2_avoided_tailpipe_fcev_kg": round(total("co2_avoided_tailpipe_kg", fcev), 2),
         },
         "factors": {
             "diesel_l_per_100km": f.report_diesel_l_per_100km,
@@ -699,6 +707,7 @@ def gather(conn: Conn, settings: ReportSettings, month: Month, now: datetime | N
             "energy_kwh": fleet["totals"]["energy_kwh"],
             "h2_kg": fleet["totals"]["h2_kg"],
             "co2_avoided_kg": fleet["totals"]["co2_avoided_kg"],
+            "co2_avoided_tailpipe_kg": fleet["totals"]["co2_avoided_tailpipe_kg"],
             "uptime_pct": {k: v["uptime_pct"] for k, v in devices["by_kind"].items()},
             "completeness_pct": {k: v["completeness_pct"] for k, v in devices["by_kind"].items()},
         },

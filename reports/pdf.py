@@ -30,6 +30,14 @@ FACTOR_NOTES = {
     "charging_efficiency": "电网到电池的直流快充效率（电池计量的电量 ÷ 效率 = 电网电量）",
     "h2_kg_co2_per_kg": "制氢路线（IEA 2023）：煤制氢 22–26，天然气重整 10–12，可再生能源电解约 1",
 }
+# Where each factor is set: the report's setting and the zero-carbon dashboard's variable.
+FACTOR_SETTINGS = {
+    "diesel_l_per_100km": ("BONDWATCH_REPORT_DIESEL_L_PER_100KM", "diesel_l_per_100km"),
+    "diesel_kg_co2_per_l": ("BONDWATCH_REPORT_DIESEL_KG_CO2_PER_L", "diesel_kg_co2_per_l"),
+    "grid_kg_co2_per_kwh": ("BONDWATCH_REPORT_GRID_KG_CO2_PER_KWH", "grid_kg_co2_per_kwh"),
+    "charging_efficiency": ("BONDWATCH_REPORT_CHARGING_EFFICIENCY", "charge_efficiency"),
+    "h2_kg_co2_per_kg": ("BONDWATCH_REPORT_H2_KG_CO2_PER_KG", "h2_kg_co2_per_kg"),
+}
 
 
 # ---------------------------------------------------------------- formatting
@@ -67,6 +75,59 @@ def local_time(iso: str | None, with_seconds: bool = False) -> str:
         return "—"
     moment = datetime.fromisoformat(iso)
     return moment.strftime("%Y-%m-%d %H:%M:%S" if with_seconds else "%m-%d %H:%M")
+
+
+def net_negative_note(fleet: dict[str, Any]) -> tuple[str, str] | None:
+    """What the report says when net CO2 avoided is negative (for the fleet or one powertrain), Chinese and
+    English: with the chosen grid or hydrogen factors the energy supply emits more than a diesel truck would,
+    and where those factors are set. None when no net figure is negative."""
+    t, f = fleet["totals"], fleet["factors"]
+    negative = [kind for kind in ("bev", "fcev") if t[kind] and t[f"co2_avoided_{kind}_kg"] < 0]
+    if not negative:
+        return None
+    who = {
+        ("bev",): ("纯电动车", "the battery-electric trucks"),
+        ("fcev",): ("氢燃料电池车", "the fuel-cell trucks"),
+        ("bev", "fcev"): ("纯电动车和氢燃料电池车", "both the battery-electric and the fuel-cell trucks"),
+    }[tuple(negative)]
+    parts = "，".join(f"{POWERTRAINS[k][0]} {num(t[f'co2_avoided_{k}_kg'] / 1000, 2)} t" for k in negative)
+    parts_en = ", ".join(f"{POWERTRAINS[k][1]} {num(t[f'co2_avoided_{k}_kg'] / 1000, 2)} t" for k in negative)
+    net_t = num(t["co2_avoided_kg"] / 1000, 2)
+    if t["co2_avoided_kg"] < 0:
+        scope_zh, scope_en = f"全车队合计 {net_t} t（{parts}）", f"for the fleet as a whole, {net_t} t ({parts_en})"
+    else:
+        scope_zh = f"{parts}（全车队合计仍为 {net_t} t）"
+        scope_en = f"for {who[1]}, {parts_en} (the fleet's total is still {net_t} t)"
+    keys = (["grid_kg_co2_per_kwh", "charging_efficiency"] if "bev" in negative else []) + (
+        ["h2_kg_co2_per_kg"] if "fcev" in negative else []
+    )
+    factors_zh = {
+        "grid_kg_co2_per_kwh": f"电网排放因子 {f['grid_kg_co2_per_kwh']:g} kg CO₂/kWh",
+        "charging_efficiency": f"充电效率 {f['charging_efficiency']:g}",
+        "h2_kg_co2_per_kg": f"制氢排放因子 {f['h2_kg_co2_per_kg']:g} kg CO₂/kg H₂",
+    }
+    factors_en = {
+        "grid_kg_co2_per_kwh": f"grid {f['grid_kg_co2_per_kwh']:g} kg CO₂/kWh",
+        "charging_efficiency": f"charging efficiency {f['charging_efficiency']:g}",
+        "h2_kg_co2_per_kg": f"hydrogen {f['h2_kg_co2_per_kg']:g} kg CO₂/kg H₂",
+    }
+    settings = ", ".join(FACTOR_SETTINGS[k][0] for k in keys)
+    variables = ", ".join(FACTOR_SETTINGS[k][1] for k in keys)
+    zh = (
+        f"净减排为负值：{scope_zh}。按所选排放因子（{'，'.join(factors_zh[k] for k in keys)}），"
+        f"{who[0]}所用能源在生产环节排放的二氧化碳，多于柴油车行驶同样里程的尾气排放。"
+        f"这些因子可以配置：本报告为 {settings}，零碳看板为变量 {variables}；"
+        "请按实际采购的电力与氢气（如绿电交易、可再生能源制氢）设置。直接减排不受这些因子影响。"
+    )
+    en = (
+        f"Net CO₂ avoided is negative {scope_en}. With the chosen factors "
+        f"({', '.join(factors_en[k] for k in keys)}), producing the energy {who[1]} used emitted more CO₂ than "
+        "diesel trucks would have emitted from their exhausts over the same distance. The factors are "
+        f"configurable: {settings} for this report, the variables {variables} on the zero-carbon dashboard; "
+        "set those of the electricity and hydrogen actually bought (a green-power contract, renewable hydrogen). "
+        "Tailpipe CO₂ avoided does not depend on them."
+    )
+    return zh, en
 
 
 # ---------------------------------------------------------------- the document
@@ -213,12 +274,23 @@ class _Builder:
             ["车队里程 Fleet distance", f"{num(s['km'], 1)} km", f"{num(s['vehicles'])} 辆出车 vehicles active"],
             ["耗电量 Electricity", f"{num(s['energy_kwh'], 1)} kWh", ""],
             ["耗氢量 Hydrogen", f"{num(s['h2_kg'], 1)} kg", ""],
-            ["二氧化碳减排 CO₂ avoided vs diesel", f"{num(s['co2_avoided_kg'] / 1000, 2)} t", ""],
+            ["二氧化碳直接减排 Tailpipe CO₂ avoided", f"{num(s['co2_avoided_tailpipe_kg'] / 1000, 2)} t",
+             "尾气零排放 nothing from the exhaust"],
+            ["二氧化碳净减排 Net CO₂ avoided (well to wheel)", f"{num(s['co2_avoided_kg'] / 1000, 2)} t",
+             "扣除电力与制氢排放 less grid and H₂ supply CO₂"],
             ["设备在线率 车载/冷库 Uptime GNSS/cold rooms", f"{pct(up.get('gps'))} / {pct(up.get('temp'))}", ""],
             ["数据完整率 车载/冷库 Completeness GNSS/cold rooms",
              f"{pct(comp.get('gps'))} / {pct(comp.get('temp'))}", ""],
         ]  # fmt: skip
         self.table(["指标 Measure", "数值 Value", "备注 Note"], rows, [95, 40, 39], align_right_to=1)
+        if s["co2_avoided_kg"] < 0:
+            self.gap(1.5)
+            self.p(
+                "净减排为负值：按所选电网与制氢排放因子，能源生产的排放多于柴油车尾气排放；因子可配置，见第五节。"
+                " Net CO₂ avoided is negative: with the chosen grid and hydrogen factors, producing the energy "
+                "emitted more than diesel trucks would have; the factors are configurable (section 5).",
+                "small",
+            )
 
     def coldchain(self) -> None:
         cold = self.report["coldchain"]
@@ -368,24 +440,39 @@ class _Builder:
         fleet = self.report["fleet"]
         t = fleet["totals"]
         self.p("五、车队运行与减排 Fleet and CO₂", "h1")
-        bev_t, fcev_t = t["co2_avoided_bev_kg"] / 1000, t["co2_avoided_fcev_kg"] / 1000
+        tail_t, net_t = t["co2_avoided_tailpipe_kg"] / 1000, t["co2_avoided_kg"] / 1000
         self.p(
             f"纯电动 {t['bev']} 辆、氢燃料电池 {t['fcev']} 辆；行驶 {num(t['km'], 1)} km，"
             f"耗电 {num(t['energy_kwh'], 1)} kWh（{num(t['kwh_per_km'], 3)} kWh/km），"
-            f"耗氢 {num(t['h2_kg'], 2)} kg（{num(t['h2_kg_per_100km'], 2)} kg/100 km）；"
-            f"较同里程柴油车减排 CO₂ {num(t['co2_avoided_kg'] / 1000, 2)} t"
-            f"（纯电动 {num(bev_t, 2)} t，氢燃料电池 {num(fcev_t, 2)} t）。"
-            f" {t['bev']} battery-electric and {t['fcev']} fuel-cell trucks drove {num(t['km'], 1)} km; "
-            f"CO₂ avoided against diesel trucks driving the same distance: {num(t['co2_avoided_kg'] / 1000, 2)} t "
-            f"(battery-electric {num(bev_t, 2)} t, fuel-cell {num(fcev_t, 2)} t).",
+            f"耗氢 {num(t['h2_kg'], 2)} kg（{num(t['h2_kg_per_100km'], 2)} kg/100 km）。"
+            f"较同里程柴油车：直接减排（尾气）CO₂ {num(tail_t, 2)} t，"
+            f"净减排（扣除电力与制氢排放）CO₂ {num(net_t, 2)} t。"
+            f" {t['bev']} battery-electric and {t['fcev']} fuel-cell trucks drove {num(t['km'], 1)} km. "
+            f"Against diesel trucks driving the same distance: tailpipe (direct) CO₂ avoided {num(tail_t, 2)} t; "
+            f"net (well-to-wheel, less the CO₂ of producing the electricity and hydrogen) {num(net_t, 2)} t.",
         )
-        if min(bev_t, fcev_t) < 0:
-            self.p(
-                "负值表示按所列因子，该类车辆所用能源的生产排放高于柴油车尾气排放（例如煤制氢）。"
-                " A negative figure means that, with the factors below, producing the energy those trucks used "
-                "emitted more than diesel trucks would have (e.g. hydrogen made from coal).",
-                "small",
-            )
+        self.gap(2)
+        kinds = [k for k in ("bev", "fcev") if t[k]]
+        tailpipe = [t[f"co2_avoided_tailpipe_{k}_kg"] for k in kinds] + [t["co2_avoided_tailpipe_kg"]]
+        net = [t[f"co2_avoided_{k}_kg"] for k in kinds] + [t["co2_avoided_kg"]]
+        supply = [a - b for a, b in zip(tailpipe, net, strict=True)]  # the total's is co2_actual_kg
+
+        def tonnes(kgs: list[float]) -> list[str]:
+            return [num(kg / 1000, 2) for kg in kgs]
+
+        self.table(
+            ["口径 Scope", *(f"{POWERTRAINS[k][0]} {POWERTRAINS[k][1]} t" for k in kinds), "合计 Total t"],
+            [
+                ["直接减排（尾气，范围一） Tailpipe CO₂ avoided (direct, scope 1)", *tonnes(tailpipe)],
+                ["能源生产排放（电网、制氢） Energy supply CO₂ (grid, hydrogen)", *tonnes(supply)],
+                ["净减排（油井到车轮） Net CO₂ avoided (well to wheel)", *tonnes(net)],
+            ],
+            [84, *([30] * len(kinds)), 90 - 30 * len(kinds)],
+        )
+        note = net_negative_note(fleet)
+        if note is not None:
+            self.gap(2)
+            self.p(f"{note[0]} {note[1]}")
         self.gap(2)
         rows = []
         for v in fleet["vehicles"]:
@@ -398,22 +485,27 @@ class _Builder:
                     num(v["energy_kwh"], 1),
                     num(v["h2_kg"], 2),
                     num(v["kwh_per_km"], 3) if v["energy_kwh"] is not None else num(v["h2_kg_per_100km"], 2),
+                    num(v["co2_avoided_tailpipe_kg"], 0),
                     num(v["co2_avoided_kg"], 0),
                 ]
             )
         self.table(
             ["车辆 Vehicle", "车牌 Plate", "动力 Power", "里程 km", "电 kWh", "氢 kg H₂",
-             "kWh/km 或 kg/100km", "减排 CO₂ kg"],
-            rows, [22, 26, 22, 20, 20, 18, 26, 20], align_right_from=3,
+             "kWh/km 或 kg/100km", "直接减排 Tailpipe CO₂ kg", "净减排 Net CO₂ kg"],
+            rows, [20, 24, 18, 18, 18, 16, 22, 20, 18], align_right_from=3,
         )  # fmt: skip
         self.gap(3)
         self.image(charts.fleet_energy(self.report, self.font_path))
         self.p("减排计算因子 CO₂ factors", "h2")
         self.p(
-            "基准：同里程柴油车尾气排放；实际：纯电动车用电（按充电效率折算为电网电量）与氢燃料电池车用氢的生产排放。"
-            " Baseline: a diesel truck's exhaust over the same distance; actual: the grid electricity "
-            "(pack energy over the charging efficiency) and the hydrogen the trucks used, "
-            "at their production emissions.",
+            "基准：同里程柴油车尾气排放。直接减排 = 基准（纯电动与氢燃料电池车尾气零排放）；"
+            "净减排 = 基准 − 能源生产排放，即纯电动车用电（按充电效率折算为电网电量）与氢燃料电池车用氢的生产排放，"
+            "取决于下列电网与制氢因子。"
+            " Baseline: a diesel truck's exhaust over the same distance. Tailpipe CO₂ avoided = the baseline "
+            "(battery-electric and fuel-cell trucks emit nothing from an exhaust); net CO₂ avoided = the baseline "
+            "− the energy supply's CO₂: the grid electricity (pack energy over the charging efficiency) and the "
+            "hydrogen the trucks used, at their production emissions, so it depends on the grid and hydrogen "
+            "factors below.",
             "small",
         )
         self.gap(1)
@@ -433,6 +525,15 @@ class _Builder:
         }
         rows = [[names[k], f"{v:g} {units[k]}", FACTOR_NOTES[k]] for k, v in fleet["factors"].items()]
         self.table(["因子 Factor", "取值 Value", "依据 Source"], rows, [36, 30, 108], align_right_from=9)
+        self.gap(1)
+        self.p(
+            "因子可配置 The factors are configurable: "
+            + "；".join(f"{names[k].split()[0]} {FACTOR_SETTINGS[k][0]}" for k in fleet["factors"])
+            + "（零碳看板的变量 the zero-carbon dashboard's variables: "
+            + ", ".join(FACTOR_SETTINGS[k][1] for k in fleet["factors"])
+            + "）。",
+            "small",
+        )
 
     def devices(self) -> None:
         devices = self.report["devices"]
@@ -495,6 +596,11 @@ class _Builder:
             "数据中断期间的增量照常计入。 Distance, energy and hydrogen sum the rises of the terminals' cumulative "
             "counters: a fall is a reset, an impossible jump a glitch, neither counts; a gap counts what the "
             "counter rose across it.",
+            "二氧化碳减排有两个口径：直接减排为同里程柴油车的尾气排放（车队车辆尾气零排放，范围一）；"
+            "净减排再扣除所用电力与氢气的生产排放（油井到车轮），随电网与制氢排放因子变化，可能为负。"
+            " CO₂ avoided is given twice: tailpipe (direct, scope 1), a diesel truck's exhaust over the same "
+            "distance; and net (well to wheel), less the CO₂ of producing the electricity and hydrogen used, which "
+            "follows the grid and hydrogen factors and can be negative.",
             "完整定义见 docs/reports.md。 Full definitions: docs/reports.md.",
         ]
         for n in notes:

@@ -250,6 +250,17 @@ def test_fleet_distance_energy_hydrogen_and_co2(
         if v["co2_baseline_kg"] is not None:
             assert v["co2_baseline_kg"] == pytest.approx(v["km"] * diesel_per_km, abs=0.02)
             assert v["co2_avoided_kg"] == pytest.approx(v["co2_baseline_kg"] - v["co2_actual_kg"], abs=0.02)
+        if v["powertrain"] in ("bev", "fcev"):
+            # Tailpipe (direct): nothing from the exhaust, so a diesel truck's CO2 over the distance driven,
+            # from the odometer's rises, whatever the grid and hydrogen factors.
+            tailpipe = _counter_sum(odometer, "odometer_km") * diesel_per_km
+            assert v["co2_avoided_tailpipe_kg"] == pytest.approx(tailpipe, abs=0.02)
+            assert v["co2_avoided_tailpipe_kg"] - v["co2_avoided_kg"] == pytest.approx(v["co2_actual_kg"], abs=0.03)
+            if v["km"] > 0:
+                assert v["co2_avoided_tailpipe_kg"] > 0 and v["co2_actual_kg"] > 0
+                assert v["co2_avoided_tailpipe_kg"] > v["co2_avoided_kg"]
+        else:
+            assert v["co2_avoided_tailpipe_kg"] is None and v["co2_avoided_kg"] is None
     assert kinds["bev"] > 0 and kinds["fcev"] > 0, "the seeded fleet has both powertrains"
     totals = fleet["totals"]
     assert totals["km"] == pytest.approx(sum(v["km"] for v in fleet["vehicles"]), abs=0.01)
@@ -261,6 +272,22 @@ def test_fleet_distance_energy_hydrogen_and_co2(
         part = sum(v["co2_avoided_kg"] for v in fleet["vehicles"] if v["powertrain"] == kind)
         assert totals[f"co2_avoided_{kind}_kg"] == pytest.approx(part, abs=0.05)
     assert totals["co2_avoided_kg"] == pytest.approx(totals["co2_baseline_kg"] - totals["co2_actual_kg"], abs=0.05)
+    # Tailpipe totals: the kilometres of the trucks with energy figures at the diesel truck's CO2 per km.
+    for kind in ("bev", "fcev"):
+        km = sum(v["km"] for v in fleet["vehicles"] if v["powertrain"] == kind)
+        assert totals[f"co2_avoided_tailpipe_{kind}_kg"] == pytest.approx(km * diesel_per_km, abs=0.05)
+        assert totals[f"co2_avoided_tailpipe_{kind}_kg"] > totals[f"co2_avoided_{kind}_kg"]
+    electric_km = totals["bev_km"] + totals["fcev_km"]
+    assert totals["co2_avoided_tailpipe_kg"] == pytest.approx(electric_km * diesel_per_km, abs=0.05)
+    assert totals["co2_avoided_tailpipe_kg"] == pytest.approx(
+        totals["co2_avoided_tailpipe_bev_kg"] + totals["co2_avoided_tailpipe_fcev_kg"], abs=0.05
+    )
+    assert totals["co2_avoided_tailpipe_kg"] - totals["co2_avoided_kg"] == pytest.approx(
+        totals["co2_actual_kg"], abs=0.05
+    )
+    summary = month_report["summary"]
+    assert summary["co2_avoided_tailpipe_kg"] == totals["co2_avoided_tailpipe_kg"] > 0
+    assert summary["co2_avoided_kg"] == totals["co2_avoided_kg"]
     # The fleet model's own bands: 0.7-1.4 kWh/km and 4-8.5 kg/100 km over a month of mixed trips.
     assert 0.5 < totals["kwh_per_km"] < 2.0
     assert 2.0 < totals["h2_kg_per_100km"] < 12.0
@@ -344,5 +371,31 @@ def test_counters_survive_resets_glitches_and_gaps(db: DB, report_settings: Repo
     assert truck["odometer_resets"] == 2
     assert truck["glitches"] == 1
     assert truck["powertrain"] == "unknown" and truck["co2_avoided_kg"] is None
+    assert truck["co2_avoided_tailpipe_kg"] is None
     first = next(d for d in report["fleet"]["daily"] if d["date"] == "2024-06-01")
     assert first["km"] == pytest.approx(11, abs=1e-6)
+
+
+def test_only_net_co2_follows_the_supply_factors(month_report: dict[str, Any], report_settings: ReportSettings) -> None:
+    """The same month with other grid and hydrogen factors: the tailpipe figures stay, the net ones move by the
+    supply's CO2; with zero-emission electricity and hydrogen the net figures equal the tailpipe ones."""
+    base = month_report["fleet"]
+    clean = report_settings.model_copy(update={"report_grid_kg_co2_per_kwh": 0.0, "report_h2_kg_co2_per_kg": 0.0})
+    dirty = report_settings.model_copy(update={"report_grid_kg_co2_per_kwh": 1.2, "report_h2_kg_co2_per_kg": 30.0})
+    with psycopg.connect(report_settings.db_url) as conn:
+        fleets = {name: gather(conn, s, MONTH, AFTER)["fleet"] for name, s in (("clean", clean), ("dirty", dirty))}
+    assert fleets["dirty"]["factors"]["h2_kg_co2_per_kg"] == 30.0
+    keys = ("", "bev_", "fcev_")
+    for fleet in fleets.values():
+        for k in keys:
+            key = f"co2_avoided_tailpipe_{k}kg"
+            assert fleet["totals"][key] == base["totals"][key], key
+        for v, b in zip(fleet["vehicles"], base["vehicles"], strict=True):
+            assert v["co2_avoided_tailpipe_kg"] == b["co2_avoided_tailpipe_kg"]
+    clean_t, dirty_t = fleets["clean"]["totals"], fleets["dirty"]["totals"]
+    for k in keys:
+        assert clean_t[f"co2_avoided_{k}kg"] == pytest.approx(clean_t[f"co2_avoided_tailpipe_{k}kg"], abs=0.05)
+        assert dirty_t[f"co2_avoided_{k}kg"] < base["totals"][f"co2_avoided_{k}kg"] < clean_t[f"co2_avoided_{k}kg"]
+    assert clean_t["co2_actual_kg"] == 0
+    # A 1.2 kg/kWh grid and 30 kg/kg hydrogen emit more than the 35 L/100 km diesel truck: net below zero.
+    assert dirty_t["co2_avoided_kg"] < 0 < dirty_t["co2_avoided_tailpipe_kg"]

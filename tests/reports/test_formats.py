@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from reports.csvout import HEADER, value_text
+from reports.csvout import HEADER, METRICS, value_text
+from reports.pdf import net_negative_note
 from reports.render import render
 
 needs_poppler = pytest.mark.skipif(
@@ -79,7 +80,15 @@ def test_csv_parses_and_matches_the_json(month_report: dict[str, Any]) -> None:
         assert _same(by[("hold_reason", month, r["gate_id"], r["code"])], r["passages"])
     for v in month_report["fleet"]["vehicles"]:
         subject = v["vehicle_id"] or v["device_id"]
-        for key in ("km", "energy_kwh", "h2_kg", "kwh_per_km", "co2_avoided_kg", "powertrain"):
+        for key in (
+            "km",
+            "energy_kwh",
+            "h2_kg",
+            "kwh_per_km",
+            "co2_avoided_kg",
+            "co2_avoided_tailpipe_kg",
+            "powertrain",
+        ):
             assert _same(by[("vehicle", month, subject, key)], v[key]), (subject, key)
     for key, value in month_report["fleet"]["totals"].items():
         assert _same(by[("fleet", month, "site", key)], value)
@@ -92,7 +101,78 @@ def test_csv_parses_and_matches_the_json(month_report: dict[str, Any]) -> None:
     for row in rows:
         sections[row["section"]] += 1
     assert sections["room"] == 16 * len(month_report["coldchain"]["rooms"])
-    assert sections["vehicle"] == 13 * len(month_report["fleet"]["vehicles"])
+    assert sections["vehicle"] == 14 * len(month_report["fleet"]["vehicles"])
+    for key in ("co2_avoided_kg", "co2_avoided_tailpipe_kg"):
+        assert _same(by[("summary", month, "site", key)], month_report["summary"][key])
+
+
+def test_csv_labels_tell_tailpipe_from_net(month_report: dict[str, Any]) -> None:
+    """Both CO2 figures are in the CSV with Chinese and English labels that say which is which."""
+    labels = {(row["section"], row["metric"]): row["label"] for row in _csv_rows(month_report)}
+    for section in ("summary", "fleet", "vehicle"):
+        assert labels[(section, "co2_avoided_tailpipe_kg")] == "二氧化碳直接减排量 tailpipe CO2 avoided (direct)"
+        assert labels[(section, "co2_avoided_kg")] == "二氧化碳净减排量 net CO2 avoided (well to wheel)"
+    for kind, zh in (("bev", "纯电动车"), ("fcev", "氢燃料电池车")):
+        assert labels[("fleet", f"co2_avoided_tailpipe_{kind}_kg")].startswith(f"{zh}直接减排量 tailpipe")
+        assert labels[("fleet", f"co2_avoided_{kind}_kg")].startswith(f"{zh}净减排量 net")
+    # Every metric of the fleet's totals has a label and a unit of its own.
+    for key in month_report["fleet"]["totals"]:
+        assert key in METRICS, key
+
+
+def _fleet(bev_net: float, fcev_net: float) -> dict[str, Any]:
+    """A fleet section with two battery and one fuel-cell truck: only what the note reads."""
+    return {
+        "totals": {
+            "bev": 2,
+            "fcev": 1,
+            "co2_avoided_kg": bev_net + fcev_net,
+            "co2_avoided_bev_kg": bev_net,
+            "co2_avoided_fcev_kg": fcev_net,
+        },
+        "factors": {
+            "diesel_l_per_100km": 35.0,
+            "diesel_kg_co2_per_l": 2.68,
+            "grid_kg_co2_per_kwh": 0.6849,
+            "charging_efficiency": 0.92,
+            "h2_kg_co2_per_kg": 22.0,
+        },
+    }
+
+
+def test_negative_net_is_explained_with_the_factors_and_their_settings() -> None:
+    assert net_negative_note(_fleet(1200.0, 300.0)) is None
+    assert net_negative_note(_fleet(0.0, 0.0)) is None
+
+    note = net_negative_note(_fleet(400.0, -900.0))  # fuel-cell trucks below zero, the fleet's total too
+    assert note is not None
+    zh, en = note
+    assert zh.startswith("净减排为负值：全车队合计 -0.50 t（氢燃料电池 -0.90 t）")
+    assert "制氢排放因子 22 kg CO₂/kg H₂" in zh and "多于柴油车" in zh
+    assert "BONDWATCH_REPORT_H2_KG_CO2_PER_KG" in zh and "h2_kg_co2_per_kg" in zh
+    assert "GRID" not in zh  # the battery trucks' net figure is positive: the grid factor is not the cause
+    assert en.startswith("Net CO₂ avoided is negative for the fleet as a whole, -0.50 t (hydrogen fuel cell -0.90 t)")
+    assert "hydrogen 22 kg CO₂/kg H₂" in en and "emitted more CO₂ than diesel trucks" in en
+    assert "configurable: BONDWATCH_REPORT_H2_KG_CO2_PER_KG for this report" in en
+
+    note = net_negative_note(_fleet(900.0, -300.0))  # only the fuel-cell trucks; the fleet still saves
+    assert note is not None
+    assert "全车队合计仍为 0.60 t" in note[0] and "the fleet's total is still 0.60 t" in note[1]
+
+    note = net_negative_note(_fleet(-100.0, -300.0))  # both: both factors, with their settings and variables
+    assert note is not None
+    zh, en = note
+    for name in (
+        "电网排放因子 0.6849 kg CO₂/kWh",
+        "BONDWATCH_REPORT_GRID_KG_CO2_PER_KWH",
+        "BONDWATCH_REPORT_CHARGING_EFFICIENCY",
+        "BONDWATCH_REPORT_H2_KG_CO2_PER_KG",
+        "grid_kg_co2_per_kwh",
+        "charge_efficiency",
+        "纯电动车和氢燃料电池车",
+    ):
+        assert name in zh, name
+    assert "both the battery-electric and the fuel-cell trucks" in en and "grid 0.6849 kg CO₂/kWh" in en
 
 
 @needs_poppler
@@ -130,6 +210,26 @@ def test_pdf_pages_text_and_pictures(month_report: dict[str, Any], tmp_path: Pat
     ):
         assert "".join(expected.split()) in flat, expected
     assert f"第1页/共{pages}页" in flat and f"第{pages}页/共{pages}页" in flat
+    # Both CO2 figures, Chinese first with English beside, and the settings that set the factors.
+    for expected in (
+        "二氧化碳直接减排 Tailpipe CO₂ avoided",
+        "二氧化碳净减排 Net CO₂ avoided (well to wheel)",
+        "直接减排（尾气，范围一） Tailpipe CO₂ avoided (direct, scope 1)",
+        "净减排（油井到车轮） Net CO₂ avoided (well to wheel)",
+        "BONDWATCH_REPORT_GRID_KG_CO2_PER_KWH",
+        "BONDWATCH_REPORT_H2_KG_CO2_PER_KG",
+    ):
+        assert "".join(expected.split()) in flat, expected
+    totals = month_report["fleet"]["totals"]
+    assert f"直接减排（尾气）CO₂{totals['co2_avoided_tailpipe_kg'] / 1000:,.2f}t" in flat
+    assert f"净减排（扣除电力与制氢排放）CO₂{totals['co2_avoided_kg'] / 1000:,.2f}t" in flat
+    # At the default factors (coal-based hydrogen, 22 kg/kg) the seeded fuel-cell truck's net figure is below
+    # zero, and the PDF says why, in both languages, with the setting that changes it.
+    assert totals["co2_avoided_fcev_kg"] < 0
+    note = net_negative_note(month_report["fleet"])
+    assert note is not None
+    for part in note:
+        assert "".join(part.split()) in flat
     for room in month_report["coldchain"]["rooms"]:
         assert "".join(room["name"].split()) in flat, room["name"]
     for gate in month_report["gates"]["by_gate"]:
