@@ -10,6 +10,8 @@ from api.app import create_app
 from api.settings import ApiSettings
 from bondwatch.children import Child
 from bondwatch.db.retention import RetentionJob
+from bondwatch.db.rollup import RollupJob
+from bondwatch.jobs import PeriodicJob
 from bondwatch.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -21,15 +23,17 @@ def run_api(settings: ApiSettings, with_ingest: bool) -> None:
 
     # Ingest and rules run as child processes (bondwatch/children.py): each needs a core of its own.
     children = [Child("ingest"), Child("rules")] if with_ingest else []
-    retention = RetentionJob(settings) if with_ingest else None
-    # The monthly report is a scheduled job of the whole platform, like retention (not of a bare `bondwatch api`).
-    report_job = MonthlyReportJob(load_settings(ReportSettings)) if with_ingest else None
+    # Retention, the cold-chain rollup and the monthly report are scheduled jobs of the whole platform (not of a
+    # bare `bondwatch api`).
+    jobs: list[PeriodicJob] = (
+        [RetentionJob(settings), RollupJob(settings), MonthlyReportJob(load_settings(ReportSettings))]
+        if with_ingest
+        else []
+    )
     for child in children:
         child.start()
-    if retention is not None:
-        retention.start()
-    if report_job is not None:
-        report_job.start()
+    for job in jobs:
+        job.start()
     try:
         log.info("API on http://%s:%d/api/v1 (metrics on /metrics)", settings.api_host, settings.api_port)
         uvicorn.run(
@@ -41,9 +45,7 @@ def run_api(settings: ApiSettings, with_ingest: bool) -> None:
             timeout_graceful_shutdown=5,  # open alert streams would otherwise hold shutdown forever
         )
     finally:
-        if report_job is not None:
-            report_job.stop()
-        if retention is not None:
-            retention.stop()
+        for job in jobs:
+            job.stop()
         for child in children:
             child.stop()

@@ -55,6 +55,7 @@ from rich.progress import Progress
 from api.auth import Role, create_token
 from bench.alerts import free_port, wait_healthy
 from bondwatch.db.migrate import migrate
+from bondwatch.db.rollup import roll_temperatures
 from bondwatch.db.settings import DbSettings
 from bondwatch.services.manager import LocalServices
 from bondwatch.services.settings import ServicesSettings
@@ -199,41 +200,48 @@ def _copy_rooms(conn: psycopg.Connection[Any], copies: int, sensors: int) -> Non
         progress.advance(task)
 
 
-def _copy_days(conn: psycopg.Connection[Any], days: int) -> None:
-    """The seeded day copied back ``days`` - 1 times; counters continue so they rise through the month."""
-    conn.execute("""
-        CREATE TEMP TABLE day_increase AS
-        SELECT device_id, max(odometer_km) - min(odometer_km) AS km, max(energy_kwh) - min(energy_kwh) AS kwh,
-               max(h2_kg) - min(h2_kg) AS h2
-        FROM positions GROUP BY device_id""")
-    # The seeded day is the last: its counters and sequence numbers move up by what the earlier days use.
+def _copy_days(conn: psycopg.Connection[Any], days: int, from_day: int = 1) -> None:
+    """The seeded day copied back ``days`` - 1 times; counters continue so they rise through the month.
+    ``from_day`` > 1 goes on with a copy that stopped after day ``from_day`` - 1."""
+    # The seeded day ends on the hour: its first hour is 23 hours before the hour of its last fix.
+    first = conn.execute("SELECT date_trunc('hour', max(ts)) - interval '23 hours' FROM positions").fetchone()
+    assert first and first[0]
     conn.execute(
-        """UPDATE positions p SET odometer_km = p.odometer_km + %(n)s * coalesce(i.km, 0),
+        """CREATE TEMP TABLE day_increase AS
+           SELECT device_id, max(odometer_km) - min(odometer_km) AS km, max(energy_kwh) - min(energy_kwh) AS kwh,
+                  max(h2_kg) - min(h2_kg) AS h2
+           FROM positions WHERE ts >= %s GROUP BY device_id""",
+        (first[0],),
+    )
+    # The seeded day is the last: its counters and sequence numbers move up by what the earlier days use.
+    if from_day == 1:
+        conn.execute(
+            """UPDATE positions p SET odometer_km = p.odometer_km + %(n)s * coalesce(i.km, 0),
                                   energy_kwh = p.energy_kwh + %(n)s * coalesce(i.kwh, 0),
                                   h2_kg = p.h2_kg + %(n)s * coalesce(i.h2, 0),
                                   seq = p.seq + %(block)s
            FROM day_increase i WHERE i.device_id = p.device_id""",
-        {"n": days - 1, "block": days * SEQ_BLOCK},
-    )
-    for table in ("temperatures", "rfid_reads"):
-        conn.execute(sql.SQL("UPDATE {} SET seq = seq + %s").format(sql.Identifier(table)), (days * SEQ_BLOCK,))
+            {"n": days - 1, "block": days * SEQ_BLOCK},
+        )
+        for table in ("temperatures", "rfid_reads"):
+            conn.execute(sql.SQL("UPDATE {} SET seq = seq + %s").format(sql.Identifier(table)), (days * SEQ_BLOCK,))
     shift = "- make_interval(days => %(d)s)"
     steps = [
         f"""INSERT INTO positions (ts, device_id, seq, received_at, lat, lon, fix, speed_kmh, heading_deg, hdop, sats,
                                   soc_pct, energy_kwh, h2_kg, odometer_km)
-            SELECT p.ts {shift}, p.device_id, p.seq - %(d)s * {SEQ_BLOCK}, p.received_at {shift}, p.lat, p.lon,
+            SELECT p.ts {shift}, p.device_id, p.seq - %(d)s::bigint * {SEQ_BLOCK}, p.received_at {shift}, p.lat, p.lon,
                    p.fix, p.speed_kmh, p.heading_deg, p.hdop, p.sats, p.soc_pct,
                    p.energy_kwh - %(d)s * coalesce(i.kwh, 0), p.h2_kg - %(d)s * coalesce(i.h2, 0),
                    p.odometer_km - %(d)s * coalesce(i.km, 0)
             FROM positions p LEFT JOIN day_increase i USING (device_id)
             WHERE p.ts >= %(first)s""",
         f"""INSERT INTO temperatures (ts, device_id, seq, received_at, temp_c, rh_pct, door_open, battery_v)
-            SELECT ts {shift}, device_id, seq - %(d)s * {SEQ_BLOCK}, received_at {shift}, temp_c, rh_pct,
+            SELECT ts {shift}, device_id, seq - %(d)s::bigint * {SEQ_BLOCK}, received_at {shift}, temp_c, rh_pct,
                    door_open, battery_v
             FROM temperatures WHERE ts >= %(first)s""",
         f"""INSERT INTO rfid_reads (ts, device_id, seq, received_at, epc, antenna, rssi_dbm, gate_id, direction)
-            SELECT ts {shift}, device_id, seq - %(d)s * {SEQ_BLOCK}, received_at {shift}, epc, antenna, rssi_dbm,
-                   gate_id, direction
+            SELECT ts {shift}, device_id, seq - %(d)s::bigint * {SEQ_BLOCK}, received_at {shift}, epc, antenna,
+                   rssi_dbm, gate_id, direction
             FROM rfid_reads WHERE ts >= %(first)s""",
         f"""INSERT INTO release_notes (id, vehicle_id, epcs, valid_from, valid_until, created_by, created_at, used_at,
                                       used_passage_id)
@@ -263,11 +271,9 @@ def _copy_days(conn: psycopg.Connection[Any], days: int) -> None:
             JOIN alerts n ON n.type = o.type AND n.subject_id = o.subject_id AND n.opened_at = o.opened_at {shift}
             WHERE o.opened_at >= %(first)s""",
     ]
-    first = conn.execute("SELECT min(ts) FROM positions").fetchone()
-    assert first and first[0]
     with Progress(console=console) as progress:
-        task = progress.add_task(f"days x{days}", total=(days - 1) * len(steps))
-        for d in range(1, days):
+        task = progress.add_task(f"days x{days}", total=(days - from_day) * len(steps))
+        for d in range(from_day, days):
             for step in steps:
                 conn.execute(step.encode(), {"d": d, "first": first[0]})
                 progress.advance(task)
@@ -491,6 +497,12 @@ def main() -> None:
         end = seed(base, spec)
     seed_s = time.perf_counter() - began
     urls = Urls.of(base, DB_NAME)
+    # The schema of this checkout, and the cold-chain rollup caught up as `bondwatch serve` keeps it.
+    migrate(load_settings(DbSettings, db_url=urls.db_url, db_admin_url=urls.db_admin_url,
+                          db_readonly_url=urls.db_readonly_url))  # fmt: skip
+    began = time.perf_counter()
+    hours = roll_temperatures(load_settings(DbSettings, db_url=urls.db_url))
+    console.print(f"cold-chain rollup: {hours:,} sensor-hours written in {time.perf_counter() - began:.1f} s")
     counts = row_counts(urls.db_admin_url)
     console.print(f"data: {', '.join(f'{k} {v:,}' for k, v in counts.items())}, ending {end.astimezone(TZ):%F %H:%M}")
     panels = measure_panels(urls.db_readonly_url, end, args.runs, month=False)

@@ -844,15 +844,10 @@ def coldstore() -> Board:
             "time range (the contact going from closed to open; a door open when the range begins counts once).",
             """
             SELECT d.name AS "冷库 room",
-                   count(*) FILTER (WHERE x.door_open AND NOT coalesce(x.prev, false)) AS "开门次数 openings"
+                   bondwatch_door_openings(d.device_id, $__timeFrom()::timestamptz, $__timeTo()::timestamptz)
+                       AS "开门次数 openings"
             FROM devices d
-            CROSS JOIN LATERAL (
-                SELECT t.door_open, lag(t.door_open) OVER (ORDER BY t.ts, t.seq) AS prev
-                FROM temperatures t
-                WHERE t.device_id = d.device_id AND $__timeFilter(t.ts)
-            ) AS x
             WHERE d.kind = 'temp' AND d.device_id IN ($room)
-            GROUP BY d.device_id, d.name
             ORDER BY d.device_id
             """,
             x_field="冷库 room",

@@ -71,6 +71,16 @@ class WriteResult:
     status: int = 0
 
 
+# Readings that come more than five minutes after their ts may fall in hours the cold-chain rollup has
+# already summed (migration 0007): marked in the same transaction, they are rolled again.
+MARK_LATE_TEMPERATURES = """
+    INSERT INTO temperature_late (device_id, first_ts)
+    SELECT device_id, min(ts) FROM stage_temperatures
+    WHERE ts < now() - interval '5 minutes'
+    GROUP BY device_id
+"""
+
+
 def _utc(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, tz=UTC)
 
@@ -142,6 +152,8 @@ class BatchWriter:
                 )
                 result.stored[kind] = cur.rowcount
                 result.duplicates[kind] = len(rows) - cur.rowcount
+                if spec.table == "temperatures":
+                    cur.execute(MARK_LATE_TEMPERATURES)
             latest = self._latest(by_kind)
             if latest:
                 cur.executemany(UPSERT_LATEST, latest)

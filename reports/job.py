@@ -9,13 +9,13 @@ due month only; an older month that was never issued is generated on request (GE
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import psycopg
 
 from bondwatch.errors import BondWatchError
+from bondwatch.jobs import PeriodicJob
 from reports.period import Month, latest_due
 from reports.settings import ReportSettings
 from reports.store import issue
@@ -28,14 +28,16 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class MonthlyReportJob:
-    """Like :class:`bondwatch.db.retention.RetentionJob`: a daemon thread; :meth:`check` does one round."""
+class MonthlyReportJob(PeriodicJob):
+    """Every ``report_check_every_s``: :meth:`check` issues what is due."""
+
+    name = "monthly-report"
+    expected_errors = (psycopg.Error, BondWatchError, ValueError, OSError)
 
     def __init__(self, settings: ReportSettings, clock: Clock = _utc_now) -> None:
+        super().__init__(settings.report_check_every_s)
         self.settings = settings
         self.clock = clock
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="monthly-report", daemon=True)
 
     def due(self, now: datetime | None = None) -> Month:
         s = self.settings
@@ -56,16 +58,7 @@ class MonthlyReportJob:
             "monthly report: the previous month on day %d from %02d:00 %s, checked every %.0f s",
             s.report_day, s.report_hour, s.report_timezone, s.report_check_every_s,
         )  # fmt: skip
-        self._thread.start()
+        super().start()
 
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                self.check()
-            except (psycopg.Error, BondWatchError, ValueError, OSError) as exc:  # the next round tries again
-                log.error("monthly report job failed: %s", exc)
-            if self._stop.wait(self.settings.report_check_every_s):
-                return
+    def round(self) -> None:
+        self.check()

@@ -8,12 +8,12 @@ those policies are refused, so :class:`RetentionJob` drops expired chunks itself
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 import psycopg
 
 from bondwatch.db.settings import DbSettings
+from bondwatch.jobs import PeriodicJob
 
 log = logging.getLogger(__name__)
 HYPERTABLES = ("positions", "temperatures", "rfid_reads")
@@ -45,14 +45,15 @@ def drop_expired(settings: DbSettings) -> int:
     return int(row[0]) if row else 0
 
 
-class RetentionJob:
-    """Once a day (and at start), on a daemon thread, only on the Apache edition."""
+class RetentionJob(PeriodicJob):
+    """Once a day (and at start), only on the Apache edition."""
+
+    name = "retention"
+    expected_errors = (psycopg.Error,)
 
     def __init__(self, settings: DbSettings, every_s: float = 86_400) -> None:
+        super().__init__(every_s)
         self.settings = settings
-        self.every_s = every_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
 
     def start(self) -> None:
         with psycopg.connect(self.settings.db_url) as conn:
@@ -63,18 +64,9 @@ class RetentionJob:
         log.info(
             "retention: %s edition, dropping chunks older than %d days daily", edition, self.settings.db_retention_days
         )
-        self._thread.start()
+        super().start()
 
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                dropped = drop_expired(self.settings)
-                if dropped:
-                    log.info("retention: dropped %d expired chunks", dropped)
-            except psycopg.Error as exc:  # the next run tries again
-                log.error("retention job failed: %s", exc)
-            if self._stop.wait(self.every_s):
-                return
+    def round(self) -> None:
+        dropped = drop_expired(self.settings)
+        if dropped:
+            log.info("retention: dropped %d expired chunks", dropped)

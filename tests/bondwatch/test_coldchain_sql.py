@@ -5,7 +5,10 @@ Expected values are derived here from the definitions (docs/coldchain.md), never
 
 from __future__ import annotations
 
+import json
 import math
+import random
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -14,6 +17,10 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+
+from ingest.mqtt import InboundMessage
+from ingest.triage import Accepted, triage
+from ingest.writer import BatchWriter
 
 Db = psycopg.Connection[tuple[Any, ...]]
 MIN = timedelta(minutes=1)
@@ -64,13 +71,48 @@ def insert_readings(db: Db, device_id: str, readings: Sequence[tuple[datetime, f
         )
 
 
-def coldchain(
-    db: Db, device_id: str, start: datetime, end: datetime, bucket: str = "day", tz: str | None = None
-) -> list[dict[str, Any]]:
-    args: tuple[Any, ...] = (device_id, start, end, bucket) + ((tz,) if tz else ())
+def _coldchain(db: Db, args: tuple[Any, ...]) -> list[dict[str, Any]]:
     marks = ", ".join(["%s"] * len(args))
     with db.cursor(row_factory=dict_row) as cur:
         return cur.execute(f"SELECT * FROM bondwatch_coldchain({marks})", args).fetchall()
+
+
+def roll(db: Db, device_id: str) -> int:
+    """Every hour of the device's readings into the hourly rollup (migration 0007)."""
+    row = db.execute("SELECT bondwatch_roll_temperatures('infinity', %s, 1000000)", (device_id,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def unroll(db: Db, device_id: str) -> None:
+    db.execute("DELETE FROM temperature_hourly WHERE device_id = %s", (device_id,))
+    db.execute("DELETE FROM temperature_rollup WHERE device_id = %s", (device_id,))
+
+
+def assert_same_rows(raw: list[dict[str, Any]], rolled: list[dict[str, Any]]) -> None:
+    assert len(raw) == len(rolled)
+    for a, b in zip(raw, rolled, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            if isinstance(a[key], float) and isinstance(b[key], float):
+                assert b[key] == pytest.approx(a[key], rel=1e-9, abs=1e-6), (key, a, b)
+            else:
+                assert b[key] == a[key], (key, a, b)
+
+
+def coldchain(
+    db: Db, device_id: str, start: datetime, end: datetime, bucket: str = "day", tz: str | None = None
+) -> list[dict[str, Any]]:
+    """The function's rows from the readings; checked equal to its rows with the device's hours rolled up, so
+    every test here holds for both ways the function reads."""
+    args: tuple[Any, ...] = (device_id, start, end, bucket) + ((tz,) if tz else ())
+    raw = _coldchain(db, args)
+    roll(db, device_id)
+    try:
+        assert_same_rows(raw, _coldchain(db, args))
+    finally:
+        unroll(db, device_id)
+    return raw
 
 
 def total(db: Db, device_id: str, start: datetime, end: datetime) -> dict[str, Any]:
@@ -324,3 +366,117 @@ def test_function_is_stable_and_pins_its_search_path(db: Db) -> None:
     assert row is not None
     assert row[0] == "s"
     assert "search_path=public, pg_temp" in row[1]
+
+
+# ---------------------------------------------------------------- the hourly rollup (migration 0007)
+
+
+def _irregular_readings(rng: random.Random, start: datetime, hours: int) -> list[tuple[datetime, float, bool | None]]:
+    """About a reading a minute with jitter, silences longer than the cap, excursions, a door that opens and
+    closes (sometimes not reported), and readings that share a timestamp."""
+    out: list[tuple[datetime, float, bool | None]] = []
+    t, temp, door = start, 2.0, False
+    while t < start + timedelta(hours=hours):
+        if rng.random() < 0.1:
+            door = not door
+        temp = min(12.0, max(-3.0, temp + rng.gauss(0, 0.4) + (1.5 if door else -0.1)))
+        out.append((t, round(temp, 2), None if rng.random() < 0.05 else door))
+        gap = rng.choice([0.0, 20.0, 60.0, 60.0, 60.0, 75.0, 130.0]) if rng.random() > 0.01 else 1500.0
+        t += timedelta(seconds=gap)
+    return out
+
+
+def _openings_from_readings(db: Db, device_id: str, start: datetime, end: datetime) -> int:
+    """The door openings panel's definition, on the readings alone."""
+    row = db.execute(
+        """SELECT count(*) FILTER (WHERE x.door_open AND NOT coalesce(x.prev, false))
+           FROM (SELECT t.door_open, lag(t.door_open) OVER (ORDER BY t.ts, t.seq) AS prev FROM temperatures t
+                 WHERE t.device_id = %s AND t.ts >= %s AND t.ts < %s) AS x""",
+        (device_id, start, end),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _openings(db: Db, device_id: str, start: datetime, end: datetime) -> int:
+    row = db.execute("SELECT bondwatch_door_openings(%s, %s, %s)", (device_id, start, end)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_rolled_hours_give_the_figures_of_the_readings(db: Db) -> None:
+    rng = random.Random(716)
+    device_id = make_sensor(db, make_profile(db, min_c=0.0, max_c=4.0, offline_after_s=600))
+    start = at("2026-11-09T21:17:00+08:00")
+    insert_readings(db, device_id, _irregular_readings(rng, start, 60))
+    windows = []
+    for i in range(60):
+        a = start - 20 * MIN + timedelta(seconds=rng.randrange(0, 62 * 3600))
+        b = a + timedelta(seconds=rng.randrange(60, 40 * 3600))
+        if i % 3 == 0:
+            a = a.replace(minute=0, second=0)
+        if i % 4 == 0:
+            b = b.replace(minute=0, second=0)
+        if a < b:
+            windows.append((a, b, ("day", "total", "month")[i % 3], "Asia/Shanghai" if i % 5 else "Asia/Kolkata"))
+    raw = [_coldchain(db, (device_id, a, b, bucket, tz)) for a, b, bucket, tz in windows]
+    openings = [_openings_from_readings(db, device_id, a, b) for a, b, _, _ in windows]
+    assert [_openings(db, device_id, a, b) for a, b, _, _ in windows] == openings
+    assert sum(openings) > 20, "the readings open the door often"
+    assert roll(db, device_id) > 50
+    for (a, b, bucket, tz), expected, opened in zip(windows, raw, openings, strict=True):
+        assert_same_rows(expected, _coldchain(db, (device_id, a, b, bucket, tz)))
+        assert _openings(db, device_id, a, b) == opened, (a, b)
+
+
+def test_rolled_hours_are_what_the_function_reads(db: Db) -> None:
+    """A window of whole days reads the rollup's rows, not the readings: a changed row changes the figures."""
+    device_id = make_sensor(db, make_profile(db))
+    insert_readings(db, device_id, [(T0 + i * MIN, 3.0, False) for i in range(24 * 60)])
+    roll(db, device_id)
+    window = (device_id, T0, T0 + timedelta(days=1), "total")
+    before = _coldchain(db, window)[0]
+    db.execute("UPDATE temperature_hourly SET sum_wc = sum_wc + 3600 WHERE device_id = %s", (device_id,))
+    after = _coldchain(db, window)[0]
+    assert before["mean_c"] == pytest.approx(3.0)
+    assert after["mean_c"] == pytest.approx(4.0)
+
+
+def test_late_readings_through_ingest_are_rolled_again(db: Db, test_env: dict[str, str]) -> None:
+    """A reading ingest stores long after its ts marks its hours; the next roll sums them again."""
+    site = "s-" + uuid.uuid4().hex[:8]
+    device_id = make_sensor(db, make_profile(db, offline_after_s=600))
+    insert_readings(db, device_id, [(T0 + i * 2 * MIN, 3.0, False) for i in range(6 * 30)])
+    roll(db, device_id)
+    late = {"ts": int((T0 + 61 * MIN).timestamp() * 1000), "seq": 10_000, "temp_c": 9.5, "door_open": True}
+    message = InboundMessage(f"bw/v1/{site}/temp/{device_id}", json.dumps(late).encode(), 1, 1, time.time(), 0)
+    accepted = triage(message, site)
+    assert isinstance(accepted, Accepted)
+    with psycopg.connect(test_env["BONDWATCH_DB_URL"]) as conn:
+        assert BatchWriter(conn).write([accepted], []).stored["temp"] == 1
+    assert db.execute("SELECT count(*) FROM temperature_late WHERE device_id = %s", (device_id,)).fetchone() == (1,)
+    window = (device_id, T0, T0 + 6 * 60 * MIN, "total")
+    stale = _coldchain(db, window)[0]
+    roll(db, device_id)
+    fresh = _coldchain(db, window)[0]
+    unroll(db, device_id)
+    assert_same_rows(_coldchain(db, window), [fresh])
+    assert fresh["readings"] == stale["readings"] + 1 == 181
+    assert fresh["max_c"] == 9.5 and stale["max_c"] == 3.0
+
+
+def test_a_changed_profile_rolls_the_sensor_again(db: Db) -> None:
+    profile = make_profile(db, min_c=0.0, max_c=4.0)
+    device_id = make_sensor(db, profile)
+    insert_readings(db, device_id, [(T0 + i * MIN, 3.0 + (i % 120) / 60, False) for i in range(6 * 60)])
+    window = (device_id, T0, T0 + 6 * 60 * MIN, "total")
+    roll(db, device_id)
+    db.execute("UPDATE profiles SET max_c = 3.5 WHERE name = %s", (profile,))
+    # Until the next roll the hours rolled with the old limits are not used: the figures are the readings'.
+    unrolled = _coldchain(db, window)
+    roll(db, device_id)
+    rolled = _coldchain(db, window)
+    unroll(db, device_id)
+    assert_same_rows(_coldchain(db, window), unrolled)
+    assert_same_rows(unrolled, rolled)
+    assert rolled[0]["above_s"] == pytest.approx(267 * 60.0)  # 3.0 + k/60 > 3.5 for k = 31..119 of each 120
