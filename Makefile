@@ -63,7 +63,7 @@ dashboards: install
 bench-ingest: services
 	$(BIN)/python -m bench.ingest
 
-# Every benchmark (ingest, alert latency, geofences, edge), then bench/RESULTS.md (bench/__main__.py).
+# Every benchmark (ingest, alert latency, geofences, edge, dashboard and API queries), then bench/RESULTS.md (bench/__main__.py).
 .PHONY: bench
 bench: services
 	$(BIN)/bondwatch db migrate

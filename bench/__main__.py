@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from bondwatch.services.settings import ServicesSettings
 from bondwatch.settings import load_settings
 
-STEPS = ("ingest", "alerts", "geofence", "edge")
+STEPS = ("ingest", "alerts", "geofence", "edge", "queries")
 RESULTS = Path(__file__).parent / "RESULTS.md"
 
 
@@ -99,11 +99,44 @@ def section_edge(d: dict[str, Any]) -> list[str]:
             f"**{rep['replay_per_s']:,.0f} readings/s**; {rep['stored']:,} stored."]  # fmt: skip
 
 
+def section_queries(d: dict[str, Any]) -> list[str]:
+    spec, rows = d["spec"], d["rows"]
+    month = {(r["group"], r["name"]): r for r in d.get("panels_30d", [])}
+    over = [r for r in d["panels"] + d["endpoints"] if r["p95_ms"] > 200]
+    lines = ["## 5. Dashboard and API queries (`python -m bench.queries`)", "",
+             f"{spec['days']} days of {spec['trucks']} trucks (a fix every 10 s) and {spec['sensors']} cold-room "
+             f"sensors (a reading a minute): {rows['positions']:,} positions, {rows['temperatures']:,} temperatures, "
+             f"{rows['rfid_reads']:,} tag reads, {rows['gate_passages']:,} gate passages, {rows['alerts']:,} alerts. "
+             f"Panels as Grafana's read-only login at each dashboard's default range ending at the data's end, "
+             f"{spec['runs']} runs (a panel repeated per room: every repeat, {max(1, spec['runs'] // 5)} runs); "
+             f"the 30-day column for comparison. Target p95 <= 200 ms; "
+             f"{'every panel and endpoint meets it' if not over else f'{len(over)} do not'}.", "",
+             "| dashboard | panel | range | queries | p50 ms | p95 ms | p95 ms, 30 days |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in d["panels"]:
+        m = month.get((r["group"], r["name"]))
+        lines.append(f"| {r['group'].removeprefix('bondwatch-')} | {r['name']} | {r['window']} | {r['queries']} | "
+                     f"{r['p50_ms']:.1f} | **{r['p95_ms']:.1f}** | {m['p95_ms']:.0f} |" if m else
+                     f"| {r['group'].removeprefix('bondwatch-')} | {r['name']} | {r['window']} | {r['queries']} | "
+                     f"{r['p50_ms']:.1f} | **{r['p95_ms']:.1f}** | |")  # fmt: skip
+    lines += ["", f"Read endpoints (`bondwatch api`, a viewer token, {spec['runs']} requests each):", "",
+              "| request | p50 ms | p95 ms |", "|---|---|---|"]  # fmt: skip
+    for r in d["endpoints"]:
+        lines.append(f"| `{r['name']}` | {r['p50_ms']:.1f} | **{r['p95_ms']:.1f}** |")
+    lines += ["", "Reports of a month in progress are generated on every request (a finished month is stored and "
+              "served as stored, above):", "", "| request | requests | p50 ms | max ms |",
+              "|---|---|---|---|"]  # fmt: skip
+    for r in d["generated"]:
+        lines.append(f"| `{r['name']}` | {r['queries']} | {r['p50_ms']:,.0f} | {r['max_ms']:,.0f} |")
+    return lines
+
+
 SECTIONS: dict[str, Callable[[Any], list[str]]] = {
     "ingest": section_ingest,
     "alerts": section_alerts,
     "geofence": section_geofence,
     "edge": section_edge,
+    "queries": section_queries,
 }
 
 

@@ -505,22 +505,27 @@ def main() -> None:
     console.print(f"cold-chain rollup: {hours:,} sensor-hours written in {time.perf_counter() - began:.1f} s")
     counts = row_counts(urls.db_admin_url)
     console.print(f"data: {', '.join(f'{k} {v:,}' for k, v in counts.items())}, ending {end.astimezone(TZ):%F %H:%M}")
-    panels = measure_panels(urls.db_readonly_url, end, args.runs, month=False)
-    month = [] if args.skip_month else measure_panels(urls.db_readonly_url, end, max(1, args.runs // 5), month=True)
-    endpoints, generated = measure_endpoints(urls, end, args.runs)
-    _table("panels, default ranges", panels, lambda t: f"{t.group}: {t.name} ({t.window})")
-    _table("panels, 30 days", month, lambda t: f"{t.group}: {t.name}")
-    _table("endpoints", endpoints, lambda t: t.name)
-    _table("reports generated on request", generated, lambda t: t.name)
-    results = {
+    results: dict[str, Any] = {
         "spec": {"days": spec.days, "trucks": spec.trucks, "sensors": spec.sensors, "runs": args.runs},
         "end": end.isoformat(), "rows": counts, "seed_s": seed_s,
-        "panels": [t.summary() for t in panels], "panels_30d": [t.summary() for t in month],
-        "endpoints": [t.summary() for t in endpoints], "generated": [t.summary() for t in generated],
     }  # fmt: skip
     out = load_settings(ServicesSettings).state_dir / "bench" / "queries.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+
+    def keep(key: str, timings: list[Timing], title: str, label: Callable[[Timing], str]) -> None:
+        """Printed and written as soon as measured: a later failure loses nothing measured before it."""
+        _table(title, timings, label)
+        results[key] = [t.summary() for t in timings]
+        out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+
+    keep("panels", measure_panels(urls.db_readonly_url, end, args.runs, month=False), "panels, default ranges",
+         lambda t: f"{t.group}: {t.name} ({t.window})")  # fmt: skip
+    if not args.skip_month:
+        keep("panels_30d", measure_panels(urls.db_readonly_url, end, max(1, args.runs // 5), month=True),
+             "panels, 30 days", lambda t: f"{t.group}: {t.name}")  # fmt: skip
+    endpoints, generated = measure_endpoints(urls, end, args.runs)
+    keep("endpoints", endpoints, "endpoints", lambda t: t.name)
+    keep("generated", generated, "reports generated on request", lambda t: t.name)
     console.print(f"wrote {out}")
 
 

@@ -57,14 +57,25 @@ def _day_axis(ax: Any, days: list[date]) -> None:
     ax.set_xlabel("日 day")
 
 
-def coldchain_heatmap(report: dict[str, Any], font: Path) -> bytes:
-    """Rooms x days, coloured by the share of the day's time in range; grey where there was no data."""
+# Rooms per heatmap: 40 rows keep a chart within an A4 page; a larger store gets one chart per 40 rooms.
+HEATMAP_ROOMS = 40
+
+
+def coldchain_heatmaps(report: dict[str, Any], font: Path) -> list[bytes]:
+    """Rooms x days, coloured by the share of the day's time in range; grey where there was no data. One chart
+    per :data:`HEATMAP_ROOMS` rooms (at least one, empty and grey, for a month without rooms)."""
+    rooms = report["coldchain"]["rooms"]
+    parts = [rooms[i : i + HEATMAP_ROOMS] for i in range(0, len(rooms), HEATMAP_ROOMS)] or [[]]
+    return [_heatmap(report, part, f" ({n}/{len(parts)})" if len(parts) > 1 else "", font) for n, part in
+            enumerate(parts, start=1)]  # fmt: skip
+
+
+def _heatmap(report: dict[str, Any], rooms: list[dict[str, Any]], part: str, font: Path) -> bytes:
     import numpy as np
     from matplotlib.colors import LinearSegmentedColormap
     from matplotlib.figure import Figure
 
     cold = report["coldchain"]
-    rooms = cold["rooms"]
     days = _days(cold["daily"])
     grid = np.full((max(len(rooms), 1), max(len(days), 1)), np.nan)
     for j, day in enumerate(cold["daily"]):
@@ -80,11 +91,10 @@ def coldchain_heatmap(report: dict[str, Any], font: Path) -> bytes:
         fig = Figure(figsize=(WIDTH_IN, height), layout="constrained")
         ax = fig.add_subplot()
         image = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap=cmap, vmin=90, vmax=100)
-        # A month without rooms still gets its (empty, grey) chart rather than no page at all.
         ax.set_yticks(range(max(len(rooms), 1)))
         ax.set_yticklabels([r["name"] for r in rooms] or ["—"])
         _day_axis(ax, days)
-        ax.set_title("每日温度合格率（%，灰色为无数据） Daily time in range (%, grey: no data)")
+        ax.set_title(f"每日温度合格率（%，灰色为无数据） Daily time in range (%, grey: no data){part}")
         bar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01, extend="min")
         bar.set_label("%")
         return _png(fig)

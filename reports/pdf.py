@@ -325,7 +325,8 @@ class _Builder:
             rows, [40, 19, 17, 12, 19, 13, 15, 21, 18],
         )  # fmt: skip
         self.gap(3)
-        self.image(charts.coldchain_heatmap(self.report, self.font_path))
+        for png in charts.coldchain_heatmaps(self.report, self.font_path):
+            self.image(png)
         self.image(charts.site_compliance(self.report, self.font_path))
         self.p("超温事件 Temperature excursions", "h2")
         rows = []

@@ -3,6 +3,7 @@ Chinese text and every room's name."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -15,7 +16,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from reports import charts
 from reports.csvout import HEADER, METRICS, value_text
+from reports.fonts import find_cjk_font
 from reports.pdf import net_negative_note
 from reports.render import render
 
@@ -237,3 +240,26 @@ def test_pdf_pages_text_and_pictures(month_report: dict[str, Any], tmp_path: Pat
     fonts = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
     font_lines = fonts.splitlines()[2:]
     assert font_lines and all(" yes " in line for line in font_lines), fonts  # every font embedded
+
+
+def test_pdf_of_a_large_store_splits_its_heat_map(month_report: dict[str, Any], tmp_path: Path) -> None:
+    """300 rooms (the seeded month's copied 25 times): every room is in the PDF, the heat map one chart per 40."""
+    big = copy.deepcopy(month_report)
+    cold = big["coldchain"]
+    rooms = cold["rooms"]
+    cold["rooms"] = [
+        {**room, "device_id": f"{room['device_id']}-{k:02d}", "name": f"{room['name']} #{k:02d}"}
+        for k in range(25)
+        for room in rooms
+    ]
+    for day in cold["daily"]:
+        day["rooms"] = {f"{d}-{k:02d}": v for k in range(25) for d, v in day["rooms"].items()}
+    assert len(cold["rooms"]) >= 300
+    assert len(charts.coldchain_heatmaps(big, find_cjk_font())) == -(-len(cold["rooms"]) // charts.HEATMAP_ROOMS)
+    path = tmp_path / "big.pdf"
+    path.write_bytes(render(big, "pdf"))
+    flat = "".join(
+        subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout.split()
+    )
+    for room in cold["rooms"]:
+        assert "".join(room["name"].split()) in flat, room["name"]
