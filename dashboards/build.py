@@ -735,9 +735,9 @@ def coldstore() -> Board:
             FROM devices d
             LEFT JOIN profiles p ON p.name = d.profile
             {LATEST_TEMP.strip()}
-            CROSS JOIN LATERAL bondwatch_coldchain(d.device_id, $__timeFrom()::timestamptz,
-                                                   $__timeTo()::timestamptz, 'total') AS c
-            WHERE d.kind = 'temp' AND d.device_id IN ($room)
+            JOIN bondwatch_coldchain_many(ARRAY[$room]::text[], $__timeFrom()::timestamptz,
+                                          $__timeTo()::timestamptz, 'total') AS c ON c.device_id = d.device_id
+            WHERE d.kind = 'temp'
             ORDER BY d.device_id
             """,
             overrides=[
@@ -754,7 +754,10 @@ def coldstore() -> Board:
         ),
         0, 11, 24, 9,
     )
-    daily = "bondwatch_coldchain(d.device_id, $__timeFrom()::timestamptz, $__timeTo()::timestamptz, 'day')"
+    # One call for every room (bondwatch_coldchain_many), not one per room: 300 rooms read together.
+    daily = (
+        "bondwatch_coldchain_many(ARRAY[$room]::text[], $__timeFrom()::timestamptz, $__timeTo()::timestamptz, 'day')"
+    )
     mkt = timeseries(
         "每日 MKT Daily mean kinetic temperature",
         "每个冷库每个自然日（北京时间）的平均动力学温度，最近 7 天。Mean kinetic temperature per room per local day "
@@ -763,9 +766,9 @@ def coldstore() -> Board:
             target(
                 f"""
                 SELECT c.period_start AS "time", d.name AS metric, c.mkt_c
-                FROM devices d
-                CROSS JOIN LATERAL {daily} AS c
-                WHERE d.kind = 'temp' AND d.device_id IN ($room) AND c.readings > 0
+                FROM {daily} AS c
+                JOIN devices d ON d.device_id = c.device_id
+                WHERE d.kind = 'temp' AND c.readings > 0
                 ORDER BY 1
                 """,
                 fmt="time_series",
@@ -785,9 +788,9 @@ def coldstore() -> Board:
             target(
                 f"""
                 SELECT c.period_start AS "time", d.name AS metric, c.door_open_s / 60 AS door_minutes
-                FROM devices d
-                CROSS JOIN LATERAL {daily} AS c
-                WHERE d.kind = 'temp' AND d.device_id IN ($room)
+                FROM {daily} AS c
+                JOIN devices d ON d.device_id = c.device_id
+                WHERE d.kind = 'temp'
                 ORDER BY 1
                 """,
                 fmt="time_series",
@@ -843,11 +846,11 @@ def coldstore() -> Board:
             "时间范围内每个冷库的开门次数（门磁从关到开；范围开始时已开着的门计一次）。Door openings per room in the "
             "time range (the contact going from closed to open; a door open when the range begins counts once).",
             """
-            SELECT d.name AS "冷库 room",
-                   bondwatch_door_openings(d.device_id, $__timeFrom()::timestamptz, $__timeTo()::timestamptz)
-                       AS "开门次数 openings"
-            FROM devices d
-            WHERE d.kind = 'temp' AND d.device_id IN ($room)
+            SELECT d.name AS "冷库 room", o.openings AS "开门次数 openings"
+            FROM bondwatch_door_openings_many(ARRAY[$room]::text[], $__timeFrom()::timestamptz,
+                                              $__timeTo()::timestamptz) AS o
+            JOIN devices d ON d.device_id = o.device_id
+            WHERE d.kind = 'temp'
             ORDER BY d.device_id
             """,
             x_field="冷库 room",

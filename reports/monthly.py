@@ -160,7 +160,10 @@ def _heard(conn: Conn, kind: str, params: dict[str, Any]) -> dict[str, Row]:
 
 # ---------------------------------------------------------------- cold chain
 
-COLDCHAIN = "SELECT * FROM bondwatch_coldchain(%s::text, %s::timestamptz, %s::timestamptz, %s::text, %s::text)"
+# Every room in one query per bucket (bondwatch_coldchain_many: bondwatch_coldchain for many sensors).
+COLDCHAIN = (
+    "SELECT * FROM bondwatch_coldchain_many(%s::text[], %s::timestamptz, %s::timestamptz, %s::text, %s::text)"
+)
 
 EXCURSIONS = """
 SELECT a.id, a.subject_id, a.status, a.opened_at, a.cleared_at, a.details,
@@ -209,9 +212,14 @@ def _coldchain(conn: Conn, settings: ReportSettings, w: Window, rooms: list[Row]
     day_in: dict[str, float] = defaultdict(float)
     day_cov: dict[str, float] = defaultdict(float)
     in_total = cov_total = 0.0
+    devices = [r["device_id"] for r in rooms]
+    totals = {row["device_id"]: row for row in _fetch(conn, COLDCHAIN, (devices, w.start, w.until, "total", tz))}
+    days_of: dict[str, list[Row]] = defaultdict(list)
+    for row in _fetch(conn, COLDCHAIN, (devices, w.start, w.until, "day", tz)):
+        days_of[row["device_id"]].append(row)
     for room in rooms:
         dev = room["device_id"]
-        total = _fetch(conn, COLDCHAIN, (dev, w.start, w.until, "total", tz))[0]
+        total = totals[dev]
         has_profile = room["profile"] is not None and total["in_range_s"] is not None
         out_rooms.append(
             {
@@ -238,7 +246,7 @@ def _coldchain(conn: Conn, settings: ReportSettings, w: Window, rooms: list[Row]
         if has_profile:
             in_total += total["in_range_s"]
             cov_total += total["covered_s"]
-        for row in _fetch(conn, COLDCHAIN, (dev, w.start, w.until, "day", tz)):
+        for row in days_of[dev]:
             day = row["period_start"].astimezone(zone).date().isoformat()
             if day not in daily:
                 continue

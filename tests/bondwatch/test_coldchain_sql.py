@@ -480,3 +480,34 @@ def test_a_changed_profile_rolls_the_sensor_again(db: Db) -> None:
     assert_same_rows(_coldchain(db, window), unrolled)
     assert_same_rows(unrolled, rolled)
     assert rolled[0]["above_s"] == pytest.approx(267 * 60.0)  # 3.0 + k/60 > 3.5 for k = 31..119 of each 120
+
+
+def test_many_sensors_in_one_call_are_each_sensor_alone(db: Db) -> None:
+    """bondwatch_coldchain_many and bondwatch_door_openings_many (one query for a dashboard of rooms) give each
+    sensor the rows of bondwatch_coldchain and bondwatch_door_openings, rolled or not, registered or not."""
+    rng = random.Random(7)
+    start = at("2026-11-10T06:40:00+08:00")
+    rolled, plain = make_sensor(db, make_profile(db)), make_sensor(db, make_profile(db, min_c=-2.0, max_c=2.0))
+    heard_only = uid("temp")
+    for device_id in (rolled, plain, heard_only):
+        insert_readings(db, device_id, _irregular_readings(rng, start, 30))
+    roll(db, rolled)
+    devices = [rolled, plain, heard_only]
+    for a, b, bucket in (
+        (start, start + timedelta(hours=30), "day"),
+        (start + 25 * MIN, start + 20 * 60 * MIN, "total"),
+    ):
+        with db.cursor(row_factory=dict_row) as cur:
+            many = cur.execute(
+                "SELECT * FROM bondwatch_coldchain_many(%s, %s, %s, %s)", (devices, a, b, bucket)
+            ).fetchall()
+        assert [r["device_id"] for r in many] == sorted(d for d in devices for _ in range(len(many) // 3))
+        for device_id in devices:
+            alone = _coldchain(db, (device_id, a, b, bucket))
+            assert_same_rows(alone, [{k: v for k, v in r.items() if k != "device_id"} for r in many
+                                     if r["device_id"] == device_id])  # fmt: skip
+        openings = dict(
+            db.execute("SELECT * FROM bondwatch_door_openings_many(%s, %s, %s)", (devices, a, b)).fetchall()
+        )
+        assert openings == {d: _openings_from_readings(db, d, a, b) for d in devices}
+    unroll(db, rolled)

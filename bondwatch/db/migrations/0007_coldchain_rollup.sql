@@ -1,8 +1,9 @@
 -- Hourly cold-chain sums per sensor, so that statistics over days, weeks and months read 24 rows a
 -- day per sensor instead of 1,440 readings: the Apache edition of TimescaleDB has no continuous
 -- aggregates, so the platform keeps its own (bondwatch/db/rollup.py calls bondwatch_roll_temperatures
--- every minute). bondwatch_coldchain and bondwatch_door_openings read the hours the rollup holds and
--- the raw readings for the rest of the window, and give exactly what the readings alone would.
+-- every minute). bondwatch_coldchain(_many) and bondwatch_door_openings(_many) read the hours the
+-- rollup holds and the raw readings for the rest of the window, and give exactly what the readings
+-- alone would.
 --
 -- An hour's row sums its readings with the weights bondwatch_coldchain gives them (a reading stands
 -- for the time until the device's next reading, capped at the profile's offline_after_s), whole: the
@@ -163,44 +164,183 @@ COMMENT ON FUNCTION bondwatch_roll_temperatures(timestamptz, text, integer) IS
     'returns the hours written. See migration 0007 and docs/coldchain.md.';
 
 -- ---------------------------------------------------------------- reading
--- The hours [h0, hc) a window [from_ts, to_ts) can take from the rollup for `device`: whole hours
--- inside the window, rolled with the profile in force now, where every local period boundary is on
--- an hour (zones whose offset has minutes are read from the readings alone). Empty (h0 = hc = to_ts)
--- when none.
-
-CREATE FUNCTION bondwatch_rolled_hours(
-    device  text,
-    from_ts timestamptz,
-    to_ts   timestamptz,
-    tz      text,
-    OUT h0  timestamptz,
-    OUT hc  timestamptz
-)
-LANGUAGE sql STABLE
-SET search_path = public, pg_temp AS $$
-    WITH span AS (
-        SELECT date_trunc('hour', from_ts) + CASE WHEN date_trunc('hour', from_ts) < from_ts
-                                                  THEN interval '1 hour' ELSE interval '0' END AS h0,
-               least(date_trunc('hour', to_ts), r.rolled_until) AS hc
-        FROM temperature_rollup r
-        LEFT JOIN devices d ON d.device_id = r.device_id
-        LEFT JOIN profiles p ON p.name = d.profile
-        WHERE r.device_id = device
-          AND r.lo IS NOT DISTINCT FROM p.min_c AND r.hi IS NOT DISTINCT FROM p.max_c
-          AND r.cap_s = coalesce(p.offline_after_s, 600)
-          AND date_part('minute', from_ts AT TIME ZONE tz - from_ts AT TIME ZONE 'UTC') = 0
-          AND date_part('minute', to_ts AT TIME ZONE tz - to_ts AT TIME ZONE 'UTC') = 0
-    )
-    SELECT CASE WHEN s.h0 < s.hc THEN s.h0 ELSE to_ts END, CASE WHEN s.h0 < s.hc THEN s.hc ELSE to_ts END
-    FROM (SELECT 1) AS one LEFT JOIN span s ON true
-$$;
+-- bondwatch_coldchain_many: bondwatch_coldchain's rows for many sensors in one query (a dashboard of
+-- 300 rooms makes one call, not 300), with the sensor as the first column. Same arguments, columns
+-- and definition as bondwatch_coldchain in migration 0004 (see there and docs/coldchain.md), which is
+-- now this function for one sensor.
+--
+-- Per sensor, the hours [h0, hc) come from the rollup: the whole hours inside the window, rolled
+-- with the profile in force now, when every local period boundary is on an hour (a zone whose
+-- offset has minutes reads the readings alone). Readings in [from_ts, h0) and [hc, to_ts) are
+-- weighed as before (the first reading in the rolled hours ends the interval of the last one before
+-- them); the rolled hours are summed, and the last rolled reading's interval is cut at to_ts when no
+-- reading in the window follows it.
 
 DROP FUNCTION bondwatch_coldchain(text, timestamptz, timestamptz, text, text);
 
--- Same arguments, columns and definition as in migration 0004 (see there and docs/coldchain.md).
--- Readings in [from_ts, h0) and [hc, to_ts) are weighed as before (the first reading in the rolled
--- hours ends the interval of the last one before them); the rolled hours are summed, and the last
--- rolled reading's interval is cut at to_ts when no reading in the window follows it.
+CREATE FUNCTION bondwatch_coldchain_many(
+    devices text[],
+    from_ts timestamptz,
+    to_ts   timestamptz,
+    bucket  text DEFAULT 'day',
+    tz      text DEFAULT 'Asia/Shanghai'
+) RETURNS TABLE (
+    device_id       text,
+    period_start    timestamptz,
+    readings        bigint,
+    covered_s       double precision,
+    mean_c          double precision,
+    min_c           double precision,
+    max_c           double precision,
+    mkt_c           double precision,
+    in_range_s      double precision,
+    above_s         double precision,
+    below_s         double precision,
+    out_of_range_s  double precision,
+    in_range_pct    double precision,
+    door_open_s     double precision
+)
+LANGUAGE plpgsql STABLE ROWS 1000
+SET search_path = public, pg_temp SET jit = off AS $$
+#variable_conflict use_column
+DECLARE
+    dh_r CONSTANT double precision := 83144.0 / 8.314462618;
+    unit text;
+    h0 timestamptz;
+    whole_hours boolean;
+BEGIN
+    IF devices IS NULL OR array_position(devices, NULL) IS NOT NULL OR from_ts IS NULL OR to_ts IS NULL
+       OR tz IS NULL THEN
+        RAISE EXCEPTION 'bondwatch_coldchain: device, from_ts, to_ts and tz must not be NULL'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF bucket IS NULL OR bucket NOT IN ('day', 'month', 'total') THEN
+        RAISE EXCEPTION 'bondwatch_coldchain: bucket must be day, month or total (got %)', coalesce(bucket, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF from_ts >= to_ts THEN
+        RAISE EXCEPTION 'bondwatch_coldchain: from_ts (%) must be before to_ts (%)', from_ts, to_ts
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    unit := nullif(bucket, 'total');
+    h0 := date_trunc('hour', from_ts);
+    IF h0 < from_ts THEN
+        h0 := h0 + interval '1 hour';
+    END IF;
+    whole_hours := date_part('minute', from_ts AT TIME ZONE tz - from_ts AT TIME ZONE 'UTC') = 0
+                   AND date_part('minute', to_ts AT TIME ZONE tz - to_ts AT TIME ZONE 'UTC') = 0;
+
+    RETURN QUERY
+    WITH devs AS (
+        SELECT u.device_id, make_interval(secs => coalesce(p.offline_after_s, 600)) AS cap,
+               p.name IS NOT NULL AS has_profile, p.min_c AS lo, p.max_c AS hi,
+               CASE WHEN r.hc > h0 THEN h0 ELSE to_ts END AS h0,
+               CASE WHEN r.hc > h0 THEN r.hc ELSE to_ts END AS hc
+        FROM (SELECT DISTINCT x AS device_id FROM unnest(devices) AS x) AS u
+        LEFT JOIN devices d ON d.device_id = u.device_id
+        LEFT JOIN profiles p ON p.name = d.profile
+        LEFT JOIN LATERAL (
+            SELECT least(date_trunc('hour', to_ts), ro.rolled_until) AS hc
+            FROM temperature_rollup ro
+            WHERE ro.device_id = u.device_id AND whole_hours
+              AND ro.lo IS NOT DISTINCT FROM p.min_c AND ro.hi IS NOT DISTINCT FROM p.max_c
+              AND ro.cap_s = coalesce(p.offline_after_s, 600)
+        ) AS r ON true
+    ),
+    raw AS (
+        SELECT dv.device_id, t.ts, t.seq, t.temp_c, t.door_open, true AS counted
+        FROM devs dv
+        JOIN temperatures t ON t.device_id = dv.device_id
+        WHERE t.ts >= from_ts AND t.ts < to_ts AND (t.ts < dv.h0 OR t.ts >= dv.hc)
+        UNION ALL
+        SELECT dv.device_id, f.ts, f.seq, f.temp_c, f.door_open, false
+        FROM devs dv
+        CROSS JOIN LATERAL (
+            SELECT t.ts, t.seq, t.temp_c, t.door_open
+            FROM temperatures t
+            WHERE t.device_id = dv.device_id AND t.ts >= dv.h0 AND t.ts < dv.hc
+            ORDER BY t.ts, t.seq LIMIT 1
+        ) AS f
+    ),
+    r AS (
+        SELECT x.device_id, x.counted, x.temp_c,
+               round(x.temp_c::double precision * 1e5::double precision) / 1e5::double precision AS c,
+               x.door_open, dv.lo, dv.hi,
+               coalesce(date_trunc(unit, x.ts AT TIME ZONE tz), from_ts AT TIME ZONE tz) AS local_start,
+               date_part('epoch', least(lead(x.ts) OVER (PARTITION BY x.device_id ORDER BY x.ts, x.seq), to_ts,
+                                        x.ts + dv.cap) - x.ts) AS w
+        FROM raw x
+        JOIN devs dv ON dv.device_id = x.device_id
+    ),
+    parts AS (
+        SELECT r.device_id, r.local_start, count(*) AS n, sum(r.w) AS covered, sum(r.w * r.c) AS wt,
+               min(r.c) AS lo_c, max(r.c) AS hi_c, sum(r.w * exp(-dh_r / (r.c + 273.15::double precision))) AS wk,
+               coalesce(sum(r.w) FILTER (WHERE r.temp_c >= r.lo AND r.temp_c <= r.hi), 0) AS inside,
+               coalesce(sum(r.w) FILTER (WHERE r.temp_c > r.hi), 0) AS above,
+               coalesce(sum(r.w) FILTER (WHERE r.temp_c < r.lo), 0) AS below,
+               coalesce(sum(r.w) FILTER (WHERE r.door_open), 0) AS door
+        FROM r
+        WHERE r.counted
+        GROUP BY r.device_id, r.local_start
+        UNION ALL
+        SELECT h.device_id, coalesce(date_trunc(unit, h.hour AT TIME ZONE tz), from_ts AT TIME ZONE tz),
+               sum(h.readings), sum(h.covered_s - h.x), sum(h.sum_wc - h.x * h.last_c), min(h.min_c), max(h.max_c),
+               sum(h.sum_wk - h.x * exp(-dh_r / (h.last_c + 273.15::double precision))),
+               sum(h.in_range_s - CASE WHEN h.last_temp >= h.lo AND h.last_temp <= h.hi THEN h.x ELSE 0 END),
+               sum(h.above_s - CASE WHEN h.last_temp > h.hi THEN h.x ELSE 0 END),
+               sum(h.below_s - CASE WHEN h.last_temp < h.lo THEN h.x ELSE 0 END),
+               sum(h.door_open_s - CASE WHEN h.last_open THEN h.x ELSE 0 END)
+        FROM (
+            SELECT hh.*, dv.lo, dv.hi,
+                   CASE WHEN row_number() OVER (PARTITION BY hh.device_id ORDER BY hh.hour DESC) = 1
+                        THEN greatest(0, date_part('epoch', hh.last_ts + make_interval(secs => hh.last_w) - to_ts))
+                        ELSE 0 END AS x
+            FROM devs dv
+            JOIN temperature_hourly hh ON hh.device_id = dv.device_id
+            WHERE hh.hour >= dv.h0 AND hh.hour < dv.hc
+        ) AS h
+        GROUP BY 1, 2
+    ),
+    by_period AS (
+        SELECT p.device_id, p.local_start, sum(p.n) AS n, sum(p.covered) AS covered, sum(p.wt) AS wt,
+               min(p.lo_c) AS lo_c, max(p.hi_c) AS hi_c, sum(p.wk) AS wk, sum(p.inside) AS inside,
+               sum(p.above) AS above, sum(p.below) AS below, sum(p.door) AS door
+        FROM parts p
+        GROUP BY p.device_id, p.local_start
+    ),
+    periods AS (
+        SELECT from_ts AT TIME ZONE tz AS local_start
+        WHERE unit IS NULL
+        UNION ALL
+        SELECT g
+        FROM generate_series(date_trunc(unit, from_ts AT TIME ZONE tz), to_ts AT TIME ZONE tz,
+                             ('1 ' || unit)::interval) AS g
+        WHERE unit IS NOT NULL AND g < to_ts AT TIME ZONE tz
+    )
+    SELECT dv.device_id,
+           CASE WHEN unit IS NULL THEN from_ts ELSE pe.local_start AT TIME ZONE tz END,
+           coalesce(b.n, 0)::bigint,
+           coalesce(b.covered, 0),
+           b.wt / nullif(b.covered, 0),
+           b.lo_c,
+           b.hi_c,
+           dh_r / -ln(b.wk / nullif(b.covered, 0)) - 273.15::double precision,
+           CASE WHEN dv.has_profile THEN coalesce(b.inside, 0) END,
+           CASE WHEN dv.has_profile THEN coalesce(b.above, 0) END,
+           CASE WHEN dv.has_profile THEN coalesce(b.below, 0) END,
+           CASE WHEN dv.has_profile THEN coalesce(b.above + b.below, 0) END,
+           CASE WHEN dv.has_profile THEN 100 * b.inside / nullif(b.covered, 0) END,
+           coalesce(b.door, 0)
+    FROM devs dv
+    CROSS JOIN periods pe
+    LEFT JOIN by_period b ON b.device_id = dv.device_id AND b.local_start = pe.local_start
+    ORDER BY dv.device_id, pe.local_start;
+END
+$$;
+
+COMMENT ON FUNCTION bondwatch_coldchain_many(text[], timestamptz, timestamptz, text, text) IS
+    'bondwatch_coldchain for many sensors in one query, the sensor first. See docs/coldchain.md.';
+
 CREATE FUNCTION bondwatch_coldchain(
     device  text,
     from_ts timestamptz,
@@ -222,120 +362,12 @@ CREATE FUNCTION bondwatch_coldchain(
     in_range_pct    double precision,
     door_open_s     double precision
 )
-LANGUAGE plpgsql STABLE
+LANGUAGE sql STABLE
 SET search_path = public, pg_temp SET jit = off AS $$
-#variable_conflict use_column
-DECLARE
-    dh_r CONSTANT double precision := 83144.0 / 8.314462618;
-    unit text;
-    cap interval;
-    has_profile boolean;
-    lo real;
-    hi real;
-    h0 timestamptz;
-    hc timestamptz;
-BEGIN
-    IF device IS NULL OR from_ts IS NULL OR to_ts IS NULL OR tz IS NULL THEN
-        RAISE EXCEPTION 'bondwatch_coldchain: device, from_ts, to_ts and tz must not be NULL'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF bucket IS NULL OR bucket NOT IN ('day', 'month', 'total') THEN
-        RAISE EXCEPTION 'bondwatch_coldchain: bucket must be day, month or total (got %)', coalesce(bucket, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF from_ts >= to_ts THEN
-        RAISE EXCEPTION 'bondwatch_coldchain: from_ts (%) must be before to_ts (%)', from_ts, to_ts
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    unit := nullif(bucket, 'total');
-    SELECT make_interval(secs => coalesce(p.offline_after_s, 600)), p.name IS NOT NULL, p.min_c, p.max_c
-    INTO cap, has_profile, lo, hi
-    FROM (SELECT 1) AS one
-    LEFT JOIN devices d ON d.device_id = device
-    LEFT JOIN profiles p ON p.name = d.profile;
-    SELECT s.h0, s.hc INTO h0, hc FROM bondwatch_rolled_hours(device, from_ts, to_ts, tz) AS s;
-
-    RETURN QUERY
-    WITH raw AS (
-        SELECT t.ts, t.seq, t.temp_c, t.door_open, true AS counted
-        FROM temperatures t
-        WHERE t.device_id = device AND t.ts >= from_ts AND t.ts < to_ts AND (t.ts < h0 OR t.ts >= hc)
-        UNION ALL
-        (SELECT t.ts, t.seq, t.temp_c, t.door_open, false
-         FROM temperatures t
-         WHERE t.device_id = device AND t.ts >= h0 AND t.ts < hc
-         ORDER BY t.ts, t.seq LIMIT 1)
-    ),
-    r AS (
-        SELECT x.counted, x.temp_c, round(x.temp_c::double precision * 1e5::double precision) / 1e5::double precision AS c,
-               x.door_open,
-               coalesce(date_trunc(unit, x.ts AT TIME ZONE tz), from_ts AT TIME ZONE tz) AS local_start,
-               date_part('epoch', least(lead(x.ts) OVER (ORDER BY x.ts, x.seq), to_ts, x.ts + cap) - x.ts) AS w
-        FROM raw x
-    ),
-    parts AS (
-        SELECT r.local_start, count(*) AS n, sum(r.w) AS covered, sum(r.w * r.c) AS wt, min(r.c) AS lo_c,
-               max(r.c) AS hi_c, sum(r.w * exp(-dh_r / (r.c + 273.15::double precision))) AS wk,
-               coalesce(sum(r.w) FILTER (WHERE r.temp_c >= lo AND r.temp_c <= hi), 0) AS inside,
-               coalesce(sum(r.w) FILTER (WHERE r.temp_c > hi), 0) AS above,
-               coalesce(sum(r.w) FILTER (WHERE r.temp_c < lo), 0) AS below,
-               coalesce(sum(r.w) FILTER (WHERE r.door_open), 0) AS door
-        FROM r
-        WHERE r.counted
-        GROUP BY r.local_start
-        UNION ALL
-        SELECT coalesce(date_trunc(unit, h.hour AT TIME ZONE tz), from_ts AT TIME ZONE tz),
-               sum(h.readings), sum(h.covered_s - e.x), sum(h.sum_wc - e.x * h.last_c), min(h.min_c), max(h.max_c),
-               sum(h.sum_wk - e.x * exp(-dh_r / (h.last_c + 273.15::double precision))),
-               sum(h.in_range_s - CASE WHEN h.last_temp >= lo AND h.last_temp <= hi THEN e.x ELSE 0 END),
-               sum(h.above_s - CASE WHEN h.last_temp > hi THEN e.x ELSE 0 END),
-               sum(h.below_s - CASE WHEN h.last_temp < lo THEN e.x ELSE 0 END),
-               sum(h.door_open_s - CASE WHEN h.last_open THEN e.x ELSE 0 END)
-        FROM (
-            SELECT hh.*, row_number() OVER (ORDER BY hh.hour DESC) = 1 AS is_last
-            FROM temperature_hourly hh
-            WHERE hh.device_id = device AND hh.hour >= h0 AND hh.hour < hc
-        ) AS h
-        CROSS JOIN LATERAL (
-            SELECT CASE WHEN h.is_last
-                        THEN greatest(0, date_part('epoch', h.last_ts + make_interval(secs => h.last_w) - to_ts))
-                        ELSE 0 END AS x
-        ) AS e
-        GROUP BY 1
-    ),
-    by_period AS (
-        SELECT p.local_start, sum(p.n) AS n, sum(p.covered) AS covered, sum(p.wt) AS wt, min(p.lo_c) AS lo_c,
-               max(p.hi_c) AS hi_c, sum(p.wk) AS wk, sum(p.inside) AS inside, sum(p.above) AS above,
-               sum(p.below) AS below, sum(p.door) AS door
-        FROM parts p
-        GROUP BY p.local_start
-    ),
-    periods AS (
-        SELECT from_ts AT TIME ZONE tz AS local_start
-        WHERE unit IS NULL
-        UNION ALL
-        SELECT g
-        FROM generate_series(date_trunc(unit, from_ts AT TIME ZONE tz), to_ts AT TIME ZONE tz,
-                             ('1 ' || unit)::interval) AS g
-        WHERE unit IS NOT NULL AND g < to_ts AT TIME ZONE tz
-    )
-    SELECT CASE WHEN unit IS NULL THEN from_ts ELSE pe.local_start AT TIME ZONE tz END,
-           coalesce(b.n, 0)::bigint,
-           coalesce(b.covered, 0),
-           b.wt / nullif(b.covered, 0),
-           b.lo_c,
-           b.hi_c,
-           dh_r / -ln(b.wk / nullif(b.covered, 0)) - 273.15::double precision,
-           CASE WHEN has_profile THEN coalesce(b.inside, 0) END,
-           CASE WHEN has_profile THEN coalesce(b.above, 0) END,
-           CASE WHEN has_profile THEN coalesce(b.below, 0) END,
-           CASE WHEN has_profile THEN coalesce(b.above + b.below, 0) END,
-           CASE WHEN has_profile THEN 100 * b.inside / nullif(b.covered, 0) END,
-           coalesce(b.door, 0)
-    FROM periods pe
-    LEFT JOIN by_period b ON b.local_start = pe.local_start
-    ORDER BY pe.local_start;
-END
+    SELECT c.period_start, c.readings, c.covered_s, c.mean_c, c.min_c, c.max_c, c.mkt_c, c.in_range_s, c.above_s,
+           c.below_s, c.out_of_range_s, c.in_range_pct, c.door_open_s
+    FROM bondwatch_coldchain_many(ARRAY[device], from_ts, to_ts, bucket, tz) AS c
+    ORDER BY c.period_start
 $$;
 
 COMMENT ON FUNCTION bondwatch_coldchain(text, timestamptz, timestamptz, text, text) IS
@@ -343,26 +375,61 @@ COMMENT ON FUNCTION bondwatch_coldchain(text, timestamptz, timestamptz, text, te
     'time-weighted mean, min, max, mean kinetic temperature (ΔH 83.144 kJ/mol), seconds in/above/below '
     'the profile range and with the door open. See docs/coldchain.md.';
 
--- Door openings of one sensor in [from_ts, to_ts): readings whose door is open after a reading whose
--- door was not (closed or not reported); the first reading of the window counts when open.
+-- Door openings in [from_ts, to_ts) per sensor: readings whose door is open after a reading whose door
+-- was not (closed or not reported); the first reading of the window counts when open. Rolled hours
+-- count their own openings, plus one when an hour's first reading is open after a part whose last was
+-- not.
+CREATE FUNCTION bondwatch_door_openings_many(devices text[], from_ts timestamptz, to_ts timestamptz)
+RETURNS TABLE (device_id text, openings bigint)
+LANGUAGE sql STABLE ROWS 1000
+SET search_path = public, pg_temp SET jit = off AS $$
+    WITH devs AS (
+        SELECT u.device_id,
+               CASE WHEN r.hc > g.h0 THEN g.h0 ELSE to_ts END AS h0,
+               CASE WHEN r.hc > g.h0 THEN r.hc ELSE to_ts END AS hc
+        FROM (SELECT DISTINCT x AS device_id FROM unnest(devices) AS x) AS u
+        CROSS JOIN (
+            SELECT date_trunc('hour', from_ts) + CASE WHEN date_trunc('hour', from_ts) < from_ts
+                                                      THEN interval '1 hour' ELSE interval '0' END AS h0
+        ) AS g
+        LEFT JOIN devices d ON d.device_id = u.device_id
+        LEFT JOIN profiles p ON p.name = d.profile
+        LEFT JOIN LATERAL (
+            SELECT least(date_trunc('hour', to_ts), ro.rolled_until) AS hc
+            FROM temperature_rollup ro
+            WHERE ro.device_id = u.device_id
+              AND ro.lo IS NOT DISTINCT FROM p.min_c AND ro.hi IS NOT DISTINCT FROM p.max_c
+              AND ro.cap_s = coalesce(p.offline_after_s, 600)
+        ) AS r ON true
+    ),
+    parts AS (
+        SELECT dv.device_id, t.ts AS at, t.seq, 0::bigint AS openings, t.door_open AS first_open,
+               t.door_open AS last_open
+        FROM devs dv
+        JOIN temperatures t ON t.device_id = dv.device_id
+        WHERE t.ts >= from_ts AND t.ts < to_ts AND (t.ts < dv.h0 OR t.ts >= dv.hc)
+        UNION ALL
+        SELECT dv.device_id, h.hour, 0, h.openings, h.first_open, h.last_open
+        FROM devs dv
+        JOIN temperature_hourly h ON h.device_id = dv.device_id
+        WHERE h.hour >= dv.h0 AND h.hour < dv.hc
+    )
+    SELECT dv.device_id, coalesce(sum(p.openings + CASE WHEN p.first_open AND NOT coalesce(p.prev, false)
+                                                        THEN 1 ELSE 0 END), 0)::bigint
+    FROM devs dv
+    LEFT JOIN (
+        SELECT parts.*, lag(parts.last_open) OVER (PARTITION BY parts.device_id ORDER BY parts.at, parts.seq) AS prev
+        FROM parts
+    ) AS p ON p.device_id = dv.device_id
+    GROUP BY dv.device_id
+    ORDER BY dv.device_id
+$$;
+
 CREATE FUNCTION bondwatch_door_openings(device text, from_ts timestamptz, to_ts timestamptz)
 RETURNS bigint
 LANGUAGE sql STABLE
 SET search_path = public, pg_temp SET jit = off AS $$
-    WITH span AS (
-        SELECT * FROM bondwatch_rolled_hours(device, from_ts, to_ts, 'UTC')
-    ),
-    parts AS (
-        SELECT t.ts AS at, t.seq, 0::bigint AS openings, t.door_open AS first_open, t.door_open AS last_open
-        FROM temperatures t, span
-        WHERE t.device_id = device AND t.ts >= from_ts AND t.ts < to_ts AND (t.ts < span.h0 OR t.ts >= span.hc)
-        UNION ALL
-        SELECT h.hour, 0, h.openings, h.first_open, h.last_open
-        FROM temperature_hourly h, span
-        WHERE h.device_id = device AND h.hour >= span.h0 AND h.hour < span.hc
-    )
-    SELECT coalesce(sum(p.openings + CASE WHEN p.first_open AND NOT coalesce(p.prev, false) THEN 1 ELSE 0 END), 0)::bigint
-    FROM (SELECT parts.*, lag(parts.last_open) OVER (ORDER BY parts.at, parts.seq) AS prev FROM parts) AS p
+    SELECT o.openings FROM bondwatch_door_openings_many(ARRAY[device], from_ts, to_ts) AS o
 $$;
 
 DO $$
@@ -370,8 +437,9 @@ DECLARE
     f text;
 BEGIN
     FOREACH f IN ARRAY ARRAY[
-        'bondwatch_rolled_hours(text, timestamptz, timestamptz, text)',
+        'bondwatch_coldchain_many(text[], timestamptz, timestamptz, text, text)',
         'bondwatch_coldchain(text, timestamptz, timestamptz, text, text)',
+        'bondwatch_door_openings_many(text[], timestamptz, timestamptz)',
         'bondwatch_door_openings(text, timestamptz, timestamptz)'
     ] LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
