@@ -109,6 +109,9 @@ async def principal(request: Request, conn: Conn) -> Principal:
         (hash_token(token.strip()),),
     )
     row = await cur.fetchone()
+    # Committed at once: the row lock of this UPDATE must not last as long as the request (an alert stream
+    # or a month's report would hold every other request with the same token until it ends).
+    await conn.commit()
     if row is None:
         raise Unauthorized("unknown or revoked token")
     return Principal(int(row[0]), str(row[1]), Role(row[2]))

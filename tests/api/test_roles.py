@@ -8,16 +8,18 @@ it away.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from api.auth import Role, create_token
+from api.auth import Role, create_token, principal
 from bondwatch.db.settings import DbSettings
 from bondwatch.settings import load_settings
 from tests.api import bodies
@@ -211,3 +213,23 @@ def test_health_needs_no_token(client: TestClient) -> None:
     assert resp.status_code == 200, resp.text
     assert resp.json()["status"] == "ok"
     assert resp.json()["database"] == "ok"
+
+
+def test_a_tokens_use_is_committed_before_the_request_goes_on(test_env: dict[str, str]) -> None:
+    """Recording last_used_at must not keep the token's row locked for the rest of the request: a month's report
+    or any long request would otherwise hold every other request made with the same token."""
+    settings = load_settings(DbSettings)
+    token = create_token(settings, Role.viewer, uid("lock-check"))
+
+    request = SimpleNamespace(headers={"authorization": f"Bearer {token}"})  # what principal() reads of a request
+
+    async def check() -> None:
+        async with await psycopg.AsyncConnection.connect(settings.db_url) as conn:
+            who = await principal(request, conn)  # type: ignore[arg-type]
+            assert who.role is Role.viewer
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            with psycopg.connect(settings.db_url, autocommit=True) as other:
+                other.execute("SET lock_timeout = '1s'")
+                other.execute("UPDATE api_tokens SET last_used_at = now() WHERE id = %s", (who.token_id,))
+
+    asyncio.run(check())
