@@ -1549,24 +1549,18 @@ def zero_carbon() -> Board:
         ),
         0, 13, 14, 10,
     )
-    # MATERIALIZED: the planner then joins the month's pallets to tags by hash; inlined, it probes tags_pkey
-    # once per pallet, 3-4 times slower over 30 days (measured on a seeded month). Loads are counted from
-    # one row per passage and goods class, cheaper than count(DISTINCT) over every pallet.
+    # Each passage carries its goods by class (gate_passages.goods, migration 0008: the tags as registered now),
+    # so a month is a read of one column per passage, not a join of every pallet to the registry.
     goods = """
-            WITH pallets AS MATERIALIZED (
-                SELECT gp.id, gp.direction = 'out' AND gp.decision = 'pass' AS passed_out,
-                       gp.direction = 'in' AS came_in, c.epc
+            WITH per_load AS (
+                SELECT gp.id, g.description, g.customs_status,
+                       CASE WHEN gp.direction = 'out' AND gp.decision = 'pass' THEN g.pallets ELSE 0 END
+                           AS pallets_out,
+                       CASE WHEN gp.direction = 'in' THEN g.pallets ELSE 0 END AS pallets_in
                 FROM gate_passages gp
-                CROSS JOIN LATERAL unnest(gp.cargo_epcs) AS c(epc)
+                CROSS JOIN LATERAL jsonb_to_recordset(gp.goods) AS g(description text, customs_status text,
+                                                                      pallets integer)
                 WHERE $__timeFilter(gp.first_read_at)
-            ),
-            per_load AS (
-                SELECT p.id, t.description, t.customs_status,
-                       count(*) FILTER (WHERE p.passed_out) AS pallets_out,
-                       count(*) FILTER (WHERE p.came_in) AS pallets_in
-                FROM pallets p
-                LEFT JOIN tags t ON t.epc = p.epc
-                GROUP BY p.id, t.description, t.customs_status
             )
             SELECT coalesce(description, '未登记标签 unregistered tag') AS "货物 goods",
                    sum(pallets_out) AS "出区件数 pallets out",
