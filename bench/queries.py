@@ -55,7 +55,7 @@ from rich.progress import Progress
 from api.auth import Role, create_token
 from bench.alerts import free_port, wait_healthy
 from bondwatch.db.migrate import migrate
-from bondwatch.db.rollup import roll_temperatures
+from bondwatch.db.rollup import roll
 from bondwatch.db.settings import DbSettings
 from bondwatch.services.manager import LocalServices
 from bondwatch.services.settings import ServicesSettings
@@ -497,12 +497,12 @@ def main() -> None:
         end = seed(base, spec)
     seed_s = time.perf_counter() - began
     urls = Urls.of(base, DB_NAME)
-    # The schema of this checkout, and the cold-chain rollup caught up as `bondwatch serve` keeps it.
+    # The schema of this checkout, and the rollups caught up as `bondwatch serve` keeps them.
     migrate(load_settings(DbSettings, db_url=urls.db_url, db_admin_url=urls.db_admin_url,
                           db_readonly_url=urls.db_readonly_url))  # fmt: skip
     began = time.perf_counter()
-    hours = roll_temperatures(load_settings(DbSettings, db_url=urls.db_url))
-    console.print(f"cold-chain rollup: {hours:,} sensor-hours written in {time.perf_counter() - began:.1f} s")
+    written = roll(load_settings(DbSettings, db_url=urls.db_url))
+    console.print(f"rollups: {written} rows written in {time.perf_counter() - began:.1f} s")
     counts = row_counts(urls.db_admin_url)
     console.print(f"data: {', '.join(f'{k} {v:,}' for k, v in counts.items())}, ending {end.astimezone(TZ):%F %H:%M}")
     results: dict[str, Any] = {

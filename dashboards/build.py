@@ -594,15 +594,14 @@ def fleet() -> Board:
     b.add(
         timeseries(
             "电量曲线 State of charge over time",
-            "每辆车的电量（时间桶平均）。State of charge per truck, averaged per time bucket.",
+            "每辆车的电量（时间桶平均；每 5 分钟取最后一次定位，最近 10 分钟取全部定位）。State of charge per truck, "
+            "averaged per time bucket (of each truck's last fix in every 5 minutes; every fix in the last 10).",
             [
                 target(
                     """
-                    SELECT $__timeGroupAlias(p.ts, $__interval), v.plate AS metric, avg(p.soc_pct) AS soc
-                    FROM positions p
-                    JOIN vehicles v ON v.device_id = p.device_id
-                    WHERE $__timeFilter(p.ts) AND p.soc_pct IS NOT NULL
-                    GROUP BY 1, 2
+                    SELECT s."time", s.plate AS metric, s.soc
+                    FROM bondwatch_soc_series($__timeFrom()::timestamptz, $__timeTo()::timestamptz,
+                                              make_interval(secs => $__interval_ms / 1000.0)) AS s
                     ORDER BY 1
                     """,
                     fmt="time_series",

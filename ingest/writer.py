@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import psycopg
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel
 
 from bondwatch.contract.payloads import GpsReading, Reading, RfidReading, StatusMessage, TempReading
 from ingest.errors import BatchRejected
@@ -31,18 +32,24 @@ class ReadingTable:
     kind: str
     table: str
     fields: tuple[str, ...]
+    # Where readings that arrive late are marked for the rollup that sums this table (migrations 0007, 0009).
+    late_table: str | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
         return COMMON + self.fields
 
 
+def _fields(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(f for f in model.model_fields if f not in ("ts", "seq"))
+
+
 TABLES = {
     t.kind: t
     for t in (
-        ReadingTable("gps", "positions", tuple(f for f in GpsReading.model_fields if f not in ("ts", "seq"))),
-        ReadingTable("temp", "temperatures", tuple(f for f in TempReading.model_fields if f not in ("ts", "seq"))),
-        ReadingTable("rfid", "rfid_reads", tuple(f for f in RfidReading.model_fields if f not in ("ts", "seq"))),
+        ReadingTable("gps", "positions", _fields(GpsReading), "position_late"),
+        ReadingTable("temp", "temperatures", _fields(TempReading), "temperature_late"),
+        ReadingTable("rfid", "rfid_reads", _fields(RfidReading)),
     )
 }
 
@@ -71,11 +78,12 @@ class WriteResult:
     status: int = 0
 
 
-# Readings that come more than five minutes after their ts may fall in hours the cold-chain rollup has
-# already summed (migration 0007): marked in the same transaction, they are rolled again.
-MARK_LATE_TEMPERATURES = """
-    INSERT INTO temperature_late (device_id, first_ts)
-    SELECT device_id, min(ts) FROM stage_temperatures
+# Readings that come more than five minutes after their ts may fall in what a rollup has already summed
+# (the cold-chain hours of migration 0007, the fleet's samples of 0009): marked in the same transaction, they
+# are rolled again.
+MARK_LATE = """
+    INSERT INTO {late} (device_id, first_ts)
+    SELECT device_id, min(ts) FROM stage_{table}
     WHERE ts < now() - interval '5 minutes'
     GROUP BY device_id
 """
@@ -152,8 +160,8 @@ class BatchWriter:
                 )
                 result.stored[kind] = cur.rowcount
                 result.duplicates[kind] = len(rows) - cur.rowcount
-                if spec.table == "temperatures":
-                    cur.execute(MARK_LATE_TEMPERATURES)
+                if spec.late_table:
+                    cur.execute(MARK_LATE.format(late=spec.late_table, table=spec.table))
             latest = self._latest(by_kind)
             if latest:
                 cur.executemany(UPSERT_LATEST, latest)

@@ -1,10 +1,15 @@
-"""The hourly cold-chain rollup (migration 0007), kept current by `bondwatch serve`.
+"""The platform's own rollups, kept current by `bondwatch serve` (TimescaleDB's Apache edition has no
+continuous aggregates).
 
-Every minute :class:`RollupJob` calls ``bondwatch_roll_temperatures()``: each sensor's hours that are complete
-(their last reading's interval known) go into ``temperature_hourly``, and hours that late readings touched
-(marked by ingest) are rolled again. ``bondwatch_coldchain`` and ``bondwatch_door_openings`` read those hours
-and the readings for the rest of a window, so statistics over weeks read hours, not readings, and give the
-same figures. See docs/coldchain.md.
+Every minute :class:`RollupJob` calls, in the database:
+
+- ``bondwatch_roll_temperatures()`` (migration 0007): each sensor's complete hours into ``temperature_hourly``,
+  read by ``bondwatch_coldchain(_many)`` and ``bondwatch_door_openings(_many)`` with the readings for the rest of
+  a window, so statistics over weeks read hours, not readings, and give the same figures (docs/coldchain.md);
+- ``bondwatch_roll_positions()`` (migration 0009): each truck's last fix of every five minutes into
+  ``position_samples``, read by ``bondwatch_fleet_usage`` and ``bondwatch_soc_series`` (docs/dashboards.md).
+
+Readings that arrive late are marked by ingest and rolled again on the next round.
 """
 
 from __future__ import annotations
@@ -19,16 +24,24 @@ from bondwatch.jobs import PeriodicJob
 
 log = logging.getLogger(__name__)
 
+ROLLUPS = {
+    "temperatures": "SELECT bondwatch_roll_temperatures(coalesce(%s, now()), %s)",
+    "positions": "SELECT bondwatch_roll_positions(coalesce(%s, now()), %s)",
+}
 
-def roll_temperatures(settings: DbSettings, upto: datetime | None = None, device: str | None = None) -> int:
-    """One round: the hours written (0 when another round holds the lock)."""
+
+def roll(settings: DbSettings, upto: datetime | None = None, device: str | None = None) -> dict[str, int]:
+    """One round of every rollup: the rows each wrote (0 when another round holds its lock)."""
+    written = {}
     with psycopg.connect(settings.db_url, autocommit=True, application_name="bondwatch-rollup") as conn:
-        row = conn.execute("SELECT bondwatch_roll_temperatures(coalesce(%s, now()), %s)", (upto, device)).fetchone()
-    return int(row[0]) if row else 0
+        for name, statement in ROLLUPS.items():
+            row = conn.execute(statement, (upto, device)).fetchone()
+            written[name] = int(row[0]) if row else 0
+    return written
 
 
 class RollupJob(PeriodicJob):
-    name = "coldchain-rollup"
+    name = "rollup"
     expected_errors = (psycopg.Error,)
 
     def __init__(self, settings: DbSettings, every_s: float = 60) -> None:
@@ -36,6 +49,6 @@ class RollupJob(PeriodicJob):
         self.settings = settings
 
     def round(self) -> None:
-        written = roll_temperatures(self.settings)
-        if written:
-            log.info("cold-chain rollup: %d sensor-hours written", written)
+        written = roll(self.settings)
+        if any(written.values()):
+            log.info("rollups: %s", ", ".join(f"{name} {n} rows" for name, n in written.items()))

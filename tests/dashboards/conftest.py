@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from bondwatch.db.migrate import migrate
+from bondwatch.db.rollup import roll
 from bondwatch.db.settings import DbSettings
 from bondwatch.services.manager import LocalServices
 from bondwatch.settings import load_settings
@@ -83,6 +84,8 @@ def seeded_db(services: LocalServices) -> Iterator[SeededDb]:
         urls["db_url"], urls["db_admin_url"], urls["db_readonly_url"], start, end, time.perf_counter() - began, summary
     )
     SEEDED.append(seeded)
+    # The rollups as `bondwatch serve` keeps them (every minute), so the panels read what they read in production.
+    roll(load_settings(DbSettings, db_url=urls["db_url"]))
     with psycopg.connect(urls["db_admin_url"], autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")  # fresh statistics, as autovacuum would have them on a live database
     yield seeded
