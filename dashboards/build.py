@@ -1557,8 +1557,7 @@ def zero_carbon() -> Board:
                            AS pallets_out,
                        CASE WHEN gp.direction = 'in' THEN g.pallets ELSE 0 END AS pallets_in
                 FROM gate_passages gp
-                CROSS JOIN LATERAL jsonb_to_recordset(gp.goods) AS g(description text, customs_status text,
-                                                                      pallets integer)
+                CROSS JOIN LATERAL unnest(gp.goods) AS g
                 WHERE $__timeFilter(gp.first_read_at)
             )
             SELECT coalesce(description, '未登记标签 unregistered tag') AS "货物 goods",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -33,10 +32,13 @@ def _passage(db: Db, cargo: list[str]) -> str:
 
 
 def _goods(db: Db, pid: str) -> list[dict[str, Any]]:
-    row = db.execute("SELECT goods FROM gate_passages WHERE id = %s", (pid,)).fetchone()
-    assert row is not None
-    value = row[0]
-    return sorted(value if isinstance(value, list) else json.loads(value), key=lambda g: str(g["description"]))
+    rows = db.execute(
+        "SELECT g.description, g.customs_status, g.pallets FROM gate_passages p, unnest(p.goods) AS g WHERE p.id = %s",
+        (pid,),
+    ).fetchall()
+    return sorted(
+        ({"description": d, "customs_status": c, "pallets": n} for d, c, n in rows), key=lambda g: str(g["description"])
+    )
 
 
 def test_goods_follow_the_registry(db: Db) -> None:

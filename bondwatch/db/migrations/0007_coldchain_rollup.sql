@@ -248,10 +248,16 @@ BEGIN
         ) AS r ON true
     ),
     raw AS (
+        -- Per sensor, two range scans of its index: the window before its rolled hours and after them.
         SELECT dv.device_id, t.ts, t.seq, t.temp_c, t.door_open, true AS counted
         FROM devs dv
-        JOIN temperatures t ON t.device_id = dv.device_id
-        WHERE t.ts >= from_ts AND t.ts < to_ts AND (t.ts < dv.h0 OR t.ts >= dv.hc)
+        CROSS JOIN LATERAL (
+            SELECT t.ts, t.seq, t.temp_c, t.door_open FROM temperatures t
+            WHERE t.device_id = dv.device_id AND t.ts >= from_ts AND t.ts < dv.h0
+            UNION ALL
+            SELECT t.ts, t.seq, t.temp_c, t.door_open FROM temperatures t
+            WHERE t.device_id = dv.device_id AND t.ts >= dv.hc AND t.ts < to_ts
+        ) AS t
         UNION ALL
         SELECT dv.device_id, f.ts, f.seq, f.temp_c, f.door_open, false
         FROM devs dv
@@ -406,8 +412,13 @@ SET search_path = public, pg_temp SET jit = off AS $$
         SELECT dv.device_id, t.ts AS at, t.seq, 0::bigint AS openings, t.door_open AS first_open,
                t.door_open AS last_open
         FROM devs dv
-        JOIN temperatures t ON t.device_id = dv.device_id
-        WHERE t.ts >= from_ts AND t.ts < to_ts AND (t.ts < dv.h0 OR t.ts >= dv.hc)
+        CROSS JOIN LATERAL (
+            SELECT t.ts, t.seq, t.door_open FROM temperatures t
+            WHERE t.device_id = dv.device_id AND t.ts >= from_ts AND t.ts < dv.h0
+            UNION ALL
+            SELECT t.ts, t.seq, t.door_open FROM temperatures t
+            WHERE t.device_id = dv.device_id AND t.ts >= dv.hc AND t.ts < to_ts
+        ) AS t
         UNION ALL
         SELECT dv.device_id, h.hour, 0, h.openings, h.first_open, h.last_open
         FROM devs dv

@@ -2,26 +2,29 @@
 -- month without joining every pallet of every passage to the tag registry again (83,000 passages and
 -- two million pallets in a month of a busy zone: seconds per panel, now a read of one column).
 --
--- goods is [{"description": ..., "customs_status": ..., "pallets": n}, ...] over cargo_epcs, with the
+-- goods is an array of (description, customs_status, pallets) over cargo_epcs, with the
 -- tags as registered now: it is computed when a passage is written, and again for the passages of a
 -- tag whose description or customs status changes (or that is registered or removed later), so it is
 -- always what joining the registry would give. A tag not registered has description and
 -- customs_status null.
 
-CREATE FUNCTION bondwatch_passage_goods(cargo text[]) RETURNS jsonb
+-- A composite array, not JSON: a month of passages unnests without parsing text.
+CREATE TYPE bondwatch_goods AS (description text, customs_status text, pallets integer);
+
+CREATE FUNCTION bondwatch_passage_goods(cargo text[]) RETURNS bondwatch_goods[]
 LANGUAGE sql STABLE
 SET search_path = public, pg_temp AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_object('description', g.description, 'customs_status', g.customs_status,
-                                                 'pallets', g.n) ORDER BY g.description, g.customs_status), '[]')
+    SELECT coalesce(array_agg(ROW(g.description, g.customs_status, g.n)::bondwatch_goods
+                              ORDER BY g.description, g.customs_status), '{}')
     FROM (
-        SELECT t.description, t.customs_status, count(*) AS n
+        SELECT t.description, t.customs_status, count(*)::integer AS n
         FROM unnest(cargo) AS c(epc)
         LEFT JOIN tags t ON t.epc = c.epc
         GROUP BY 1, 2
     ) AS g
 $$;
 
-ALTER TABLE gate_passages ADD COLUMN goods jsonb NOT NULL DEFAULT '[]';
+ALTER TABLE gate_passages ADD COLUMN goods bondwatch_goods[] NOT NULL DEFAULT '{}';
 UPDATE gate_passages SET goods = bondwatch_passage_goods(cargo_epcs) WHERE cardinality(cargo_epcs) > 0;
 
 CREATE FUNCTION bondwatch_passage_goods_set() RETURNS trigger
