@@ -104,6 +104,7 @@ def section_queries(d: dict[str, Any]) -> list[str]:
     month = {(r["group"], r["name"]): r for r in d.get("panels_30d", [])}
     over = [r for r in d["panels"] + d["endpoints"] if r["p95_ms"] > 200]
     lines = ["## 5. Dashboard and API queries (`python -m bench.queries`)", "",
+             f"Measured {d.get('measured_at', 'apart')} (`python -m bench.queries`).", "",
              f"{spec['days']} days of {spec['trucks']} trucks (a fix every 10 s) and {spec['sensors']} cold-room "
              f"sensors (a reading a minute): {rows['positions']:,} positions, {rows['temperatures']:,} temperatures, "
              f"{rows['rfid_reads']:,} tag reads, {rows['gate_passages']:,} gate passages, {rows['alerts']:,} alerts. "
@@ -166,7 +167,7 @@ def main() -> None:
             continue
         if subprocess.call([sys.executable, "-m", f"bench.{name}"]) != 0:
             failed.append(name)
-    write_results(state, "make bench")
+    write_results(state, "make bench" if not args.skip else f"python -m bench --skip {' '.join(args.skip)}")
     print(f"wrote {RESULTS}")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
