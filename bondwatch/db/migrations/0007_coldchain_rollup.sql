@@ -262,10 +262,12 @@ BEGIN
         SELECT dv.device_id, f.ts, f.seq, f.temp_c, f.door_open, false
         FROM devs dv
         CROSS JOIN LATERAL (
+            -- Only its ts is used (it ends the interval before it), so the first by ts will do: the index
+            -- gives it without sorting the sensor's rolled readings.
             SELECT t.ts, t.seq, t.temp_c, t.door_open
             FROM temperatures t
             WHERE t.device_id = dv.device_id AND t.ts >= dv.h0 AND t.ts < dv.hc
-            ORDER BY t.ts, t.seq LIMIT 1
+            ORDER BY t.ts LIMIT 1
         ) AS f
     ),
     r AS (
