@@ -34,6 +34,7 @@ CREATE TABLE temperature_hourly (
     openings     integer          NOT NULL,
     first_open   boolean,
     last_open    boolean,
+    first_ts     timestamptz      NOT NULL,  -- the hour's first reading (it ends the interval before it)
     last_ts      timestamptz      NOT NULL,  -- the hour's last reading: its ts, weight and values
     last_w       double precision NOT NULL,
     last_c       double precision NOT NULL,
@@ -120,7 +121,7 @@ BEGIN
         DELETE FROM temperature_hourly h WHERE h.device_id = dev.device_id AND h.hour >= lo_h AND h.hour < hi_h;
         INSERT INTO temperature_hourly (device_id, hour, readings, covered_s, sum_wc, sum_wk, min_c, max_c,
                                         in_range_s, above_s, below_s, door_open_s, openings, first_open,
-                                        last_open, last_ts, last_w, last_c, last_temp)
+                                        last_open, first_ts, last_ts, last_w, last_c, last_temp)
         SELECT dev.device_id, x.hour, count(*), sum(x.w), sum(x.w * x.c),
                sum(x.w * exp(-dh_r / (x.c + 273.15::double precision))), min(x.c), max(x.c),
                coalesce(sum(x.w) FILTER (WHERE x.temp_c >= dev.lo AND x.temp_c <= dev.hi), 0),
@@ -130,6 +131,7 @@ BEGIN
                count(*) FILTER (WHERE NOT x.first_in_hour AND x.door_open AND NOT coalesce(x.prev_door, false)),
                (array_agg(x.door_open ORDER BY x.ts, x.seq))[1],
                (array_agg(x.door_open ORDER BY x.ts DESC, x.seq DESC))[1],
+               min(x.ts),
                max(x.ts),
                (array_agg(x.w ORDER BY x.ts DESC, x.seq DESC))[1],
                (array_agg(x.c ORDER BY x.ts DESC, x.seq DESC))[1],
@@ -248,26 +250,24 @@ BEGIN
         ) AS r ON true
     ),
     raw AS (
-        -- Per sensor, two range scans of its index: the window before its rolled hours and after them.
+        -- Per sensor, range scans of its index for the window before its rolled hours and after them (none
+        -- when empty), and the first rolled reading's ts, which ends the interval of the last one before.
         SELECT dv.device_id, t.ts, t.seq, t.temp_c, t.door_open, true AS counted
         FROM devs dv
         CROSS JOIN LATERAL (
             SELECT t.ts, t.seq, t.temp_c, t.door_open FROM temperatures t
-            WHERE t.device_id = dv.device_id AND t.ts >= from_ts AND t.ts < dv.h0
+            WHERE from_ts < dv.h0 AND t.device_id = dv.device_id AND t.ts >= from_ts AND t.ts < dv.h0
             UNION ALL
             SELECT t.ts, t.seq, t.temp_c, t.door_open FROM temperatures t
-            WHERE t.device_id = dv.device_id AND t.ts >= dv.hc AND t.ts < to_ts
+            WHERE dv.hc < to_ts AND t.device_id = dv.device_id AND t.ts >= dv.hc AND t.ts < to_ts
         ) AS t
         UNION ALL
-        SELECT dv.device_id, f.ts, f.seq, f.temp_c, f.door_open, false
+        SELECT dv.device_id, f.first_ts, 0, NULL, NULL, false
         FROM devs dv
         CROSS JOIN LATERAL (
-            -- Only its ts is used (it ends the interval before it), so the first by ts will do: the index
-            -- gives it without sorting the sensor's rolled readings.
-            SELECT t.ts, t.seq, t.temp_c, t.door_open
-            FROM temperatures t
-            WHERE t.device_id = dv.device_id AND t.ts >= dv.h0 AND t.ts < dv.hc
-            ORDER BY t.ts LIMIT 1
+            SELECT hh.first_ts FROM temperature_hourly hh
+            WHERE from_ts < dv.h0 AND hh.device_id = dv.device_id AND hh.hour >= dv.h0 AND hh.hour < dv.hc
+            ORDER BY hh.hour LIMIT 1
         ) AS f
     ),
     r AS (
@@ -299,13 +299,15 @@ BEGIN
                sum(h.below_s - CASE WHEN h.last_temp < h.lo THEN h.x ELSE 0 END),
                sum(h.door_open_s - CASE WHEN h.last_open THEN h.x ELSE 0 END)
         FROM (
+            -- The part of an hour's last interval after to_ts is taken off: only the last rolled hour can
+            -- have one (any other hour's last interval ends at a later reading, before to_ts).
             SELECT hh.*, dv.lo, dv.hi,
-                   CASE WHEN row_number() OVER (PARTITION BY hh.device_id ORDER BY hh.hour DESC) = 1
-                        THEN greatest(0, date_part('epoch', hh.last_ts + make_interval(secs => hh.last_w) - to_ts))
-                        ELSE 0 END AS x
+                   greatest(0, date_part('epoch', hh.last_ts + make_interval(secs => hh.last_w) - to_ts)) AS x
             FROM devs dv
-            JOIN temperature_hourly hh ON hh.device_id = dv.device_id
-            WHERE hh.hour >= dv.h0 AND hh.hour < dv.hc
+            CROSS JOIN LATERAL (
+                SELECT * FROM temperature_hourly hh
+                WHERE hh.device_id = dv.device_id AND hh.hour >= dv.h0 AND hh.hour < dv.hc
+            ) AS hh
         ) AS h
         GROUP BY 1, 2
     ),
@@ -416,16 +418,18 @@ SET search_path = public, pg_temp SET jit = off AS $$
         FROM devs dv
         CROSS JOIN LATERAL (
             SELECT t.ts, t.seq, t.door_open FROM temperatures t
-            WHERE t.device_id = dv.device_id AND t.ts >= from_ts AND t.ts < dv.h0
+            WHERE from_ts < dv.h0 AND t.device_id = dv.device_id AND t.ts >= from_ts AND t.ts < dv.h0
             UNION ALL
             SELECT t.ts, t.seq, t.door_open FROM temperatures t
-            WHERE t.device_id = dv.device_id AND t.ts >= dv.hc AND t.ts < to_ts
+            WHERE dv.hc < to_ts AND t.device_id = dv.device_id AND t.ts >= dv.hc AND t.ts < to_ts
         ) AS t
         UNION ALL
         SELECT dv.device_id, h.hour, 0, h.openings, h.first_open, h.last_open
         FROM devs dv
-        JOIN temperature_hourly h ON h.device_id = dv.device_id
-        WHERE h.hour >= dv.h0 AND h.hour < dv.hc
+        CROSS JOIN LATERAL (
+            SELECT * FROM temperature_hourly h
+            WHERE h.device_id = dv.device_id AND h.hour >= dv.h0 AND h.hour < dv.hc
+        ) AS h
     )
     SELECT dv.device_id, coalesce(sum(p.openings + CASE WHEN p.first_open AND NOT coalesce(p.prev, false)
                                                         THEN 1 ELSE 0 END), 0)::bigint
