@@ -1,8 +1,10 @@
 """Alert latency: publish of the deciding reading -> the alert on MQTT, under background load.
 
-`bondwatch serve` (ingest, rules, API) runs as its own process for a bench site; `bondwatch simulate
-load` publishes the background load (valid gps, temp and rfid readings) at half the sustained ingest
-rate measured by `bench.ingest` in the same `make bench` run (or ``--rate``). Meanwhile a cold-room
+`bondwatch serve` (ingest, rules, API) runs as its own process for a bench site. The background load is
+published at half the sustained ingest rate measured by `bench.ingest` in the same `make bench` run (or
+``--rate``) by the same publishers as that benchmark (``mosquitto_pub -l``, one per device: in the field the
+publishers are the devices, not this machine's cores): live ``temp`` readings of 50 registered sensors whose
+profile they stay inside, so every one is judged and none raises an alert. Meanwhile a cold-room
 sensor with a profile whose delay is 0 s gets an in-range reading and then, every ``--every`` seconds,
 an out-of-range one for a fresh sensor: the deciding reading. The latency of a sample is from just
 before that reading is handed to the client library until the ``opened`` alert for that sensor is
@@ -16,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -32,6 +33,7 @@ import paho.mqtt.client as mqtt
 from rich.console import Console
 
 from api.auth import Role, create_token
+from bench.ingest import Publishers
 from bondwatch.db.settings import DbSettings
 from bondwatch.mqtt import make_client
 from bondwatch.services.manager import LocalServices
@@ -40,6 +42,7 @@ from bondwatch.settings import load_settings
 
 console = Console()
 EXE = str(Path(sys.executable).with_name("bondwatch"))
+BACKGROUND_SENSORS = 50
 
 
 def free_port() -> int:
@@ -85,7 +88,11 @@ def main() -> None:
     env = {**os.environ, "BONDWATCH_SITE": site, "BONDWATCH_API_PORT": str(port), "BONDWATCH_LOG_LEVEL": "ERROR",
            "BONDWATCH_INGEST_METRICS_PORT": "0"}  # fmt: skip
     serve = subprocess.Popen([EXE, "serve"], env=env)
-    load: subprocess.Popen[bytes] | None = None
+    load: threading.Thread | None = None
+    # Enough background lines for the warm-up, the samples and the wait for the last alerts.
+    seconds = 5 + 2 + args.samples * args.every + 20
+    per_device = int(rate * seconds / BACKGROUND_SENSORS)
+    step_ms = max(1, round(1000 * BACKGROUND_SENSORS / rate))  # live: each sensor's ts keeps up with the clock
     opened: dict[str, float] = {}
     sent: dict[str, float] = {}
     lock = threading.Lock()
@@ -108,6 +115,7 @@ def main() -> None:
         profile = {"min_c": 0.0, "max_c": 4.0, "delay_s": 0, "hysteresis_c": 0.5, "pre_alarm_margin_c": 0.5,
                    "offline_after_s": 3600}  # fmt: skip
         api.put(f"/profiles/{site}", json=profile).raise_for_status()
+        api.put(f"/profiles/{site}-bg", json={**profile, "min_c": -10.0, "max_c": 20.0}).raise_for_status()
         sensors = [f"{site}-cr-{i:04d}" for i in range(args.samples)]
         for device in sensors:
             api.put(f"/devices/{device}", json={"kind": "temp", "name": device, "profile": site}).raise_for_status()
@@ -116,10 +124,13 @@ def main() -> None:
         listener.loop_start()
         publisher.connect(target.host, target.port)
         publisher.loop_start()
-        load = subprocess.Popen(
-            [EXE, "simulate", "load", "--devices", "300", "--rate", str(rate), "--duration", "0"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        background = Publishers(services, site, f"{site}-bg", BACKGROUND_SENSORS, per_device, qos=1,
+                                start_ms=int(time.time() * 1000), step_ms=step_ms)  # fmt: skip
+        for device in background.devices:
+            api.put(f"/devices/{device}", json={"kind": "temp", "name": device, "profile": f"{site}-bg"}
+                    ).raise_for_status()  # fmt: skip
+        load = threading.Thread(target=background.feed, args=(rate,), name="background-load", daemon=True)
+        load.start()
         time.sleep(5)  # the load is flowing and the engine has seen the registry
         for device in sensors:
             reading = {"ts": int(time.time() * 1000), "seq": 0, "temp_c": 2.0}
@@ -135,11 +146,10 @@ def main() -> None:
         deadline = time.monotonic() + 30
         while len(opened) < len(sensors) and time.monotonic() < deadline:
             time.sleep(0.1)
-        still_loaded = load.poll() is None
+        still_loaded = load is not None and load.is_alive()
     finally:
         if load is not None:
-            load.send_signal(signal.SIGINT)
-            load.wait(timeout=30)
+            load.join(timeout=120)
         serve.terminate()
         serve.wait(timeout=30)
         for client in (listener, publisher):

@@ -69,11 +69,11 @@ class Result:
         return self.delivered / self.seconds if self.seconds else 0.0
 
 
-def payload_lines(count: int, start_ms: int) -> list[bytes]:
+def payload_lines(count: int, start_ms: int, step_ms: int = 1000) -> list[bytes]:
     return [
         orjson.dumps(
             {
-                "ts": start_ms + i * 1000,
+                "ts": start_ms + i * step_ms,
                 "seq": i,
                 "temp_c": round(2.0 + (i % 40) / 10, 1),
                 "rh_pct": 85.0,
@@ -89,18 +89,29 @@ def payload_lines(count: int, start_ms: int) -> list[bytes]:
 class Publishers:
     """One ``mosquitto_pub -l`` per device, connected before the clock starts, fed on stdin."""
 
-    def __init__(self, services: LocalServices, site: str, prefix: str, devices: int, per_device: int, qos: int):
+    def __init__(
+        self,
+        services: LocalServices,
+        site: str,
+        prefix: str,
+        devices: int,
+        per_device: int,
+        qos: int,
+        start_ms: int = 1_764_000_000_000,
+        step_ms: int = 1000,
+    ) -> None:
         target = load_settings(DbSettings).mqtt
         tool = services.mosquitto.client_tool("mosquitto_pub")
-        self.lines = [payload_lines(per_device, 1_764_000_000_000) for _ in range(devices)]
+        self.devices = [f"{prefix}-{d:03d}" for d in range(devices)]
+        self.lines = [payload_lines(per_device, start_ms, step_ms) for _ in range(devices)]
         self.procs = [
             subprocess.Popen(
                 [*tool, "-h", "127.0.0.1", "-p", str(target.port), "-u", target.username or "",
                  "-P", target.password or "", "-V", "mqttv5", "-q", str(qos), "-M", "1000",
-                 "-t", f"bw/v1/{site}/temp/{prefix}-{d:03d}", "-l"],
+                 "-t", f"bw/v1/{site}/temp/{device}", "-l"],
                 stdin=subprocess.PIPE, stderr=subprocess.PIPE,
             )
-            for d in range(devices)
+            for device in self.devices
         ]  # fmt: skip
         time.sleep(1.0)  # connected before the first line
 

@@ -483,7 +483,8 @@ def main() -> None:
     parser.add_argument("--sensors", type=int, default=300)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--reseed", action="store_true", help="seed again even if the data is there")
-    parser.add_argument("--skip-month", action="store_true", help="only the dashboards' default ranges")
+    parser.add_argument("--skip", nargs="*", default=[], choices=("panels", "month", "endpoints"),
+                        help="parts not to measure again (their figures stay as the last run wrote them)")  # fmt: skip
     args = parser.parse_args()
     services = LocalServices(load_settings(ServicesSettings))
     services.up()
@@ -503,12 +504,13 @@ def main() -> None:
     console.print(f"rollups: {written} rows written in {time.perf_counter() - began:.1f} s")
     counts = row_counts(urls.db_admin_url)
     console.print(f"data: {', '.join(f'{k} {v:,}' for k, v in counts.items())}, ending {end.astimezone(TZ):%F %H:%M}")
-    results: dict[str, Any] = {
+    out = load_settings(ServicesSettings).state_dir / "bench" / "queries.json"
+    results: dict[str, Any] = json.loads(out.read_text()) if args.skip and out.exists() else {}
+    results |= {
         "spec": {"days": spec.days, "trucks": spec.trucks, "sensors": spec.sensors, "runs": args.runs},
         "end": end.isoformat(), "rows": counts, "seed_s": seed_s,
         "measured_at": datetime.now(TZ).strftime("%Y-%m-%d %H:%M %Z"),
     }  # fmt: skip
-    out = load_settings(ServicesSettings).state_dir / "bench" / "queries.json"
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def keep(key: str, timings: list[Timing], title: str, label: Callable[[Timing], str]) -> None:
@@ -517,14 +519,16 @@ def main() -> None:
         results[key] = [t.summary() for t in timings]
         out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
 
-    keep("panels", measure_panels(urls.db_readonly_url, end, args.runs, month=False), "panels, default ranges",
-         lambda t: f"{t.group}: {t.name} ({t.window})")  # fmt: skip
-    if not args.skip_month:
+    if "panels" not in args.skip:
+        keep("panels", measure_panels(urls.db_readonly_url, end, args.runs, month=False), "panels, default ranges",
+             lambda t: f"{t.group}: {t.name} ({t.window})")  # fmt: skip
+    if "month" not in args.skip:
         keep("panels_30d", measure_panels(urls.db_readonly_url, end, max(1, args.runs // 5), month=True),
              "panels, 30 days", lambda t: f"{t.group}: {t.name}")  # fmt: skip
-    endpoints, generated = measure_endpoints(urls, end, args.runs)
-    keep("endpoints", endpoints, "endpoints", lambda t: t.name)
-    keep("generated", generated, "reports generated on request", lambda t: t.name)
+    if "endpoints" not in args.skip:
+        endpoints, generated = measure_endpoints(urls, end, args.runs)
+        keep("endpoints", endpoints, "endpoints", lambda t: t.name)
+        keep("generated", generated, "reports generated on request", lambda t: t.name)
     console.print(f"wrote {out}")
 
 
