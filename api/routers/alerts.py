@@ -92,8 +92,10 @@ async def list_alerts(
         where.append("a.updated_at >= %s")
         params.append(since)
     clause = f"WHERE {' AND '.join(where)} " if where else ""
+    # The page is chosen first and only its alerts are turned into JSON (not every alert that matches).
     cur = await conn.execute(
-        f"SELECT bondwatch_alert_object(a) FROM alerts a {clause}{ORDER} LIMIT %s", (*params, limit)
+        f"SELECT bondwatch_alert_object(a) FROM (SELECT * FROM alerts a {clause}{ORDER} LIMIT %s) AS a {ORDER}",
+        (*params, limit),
     )
     return [row[0] for row in await cur.fetchall()]
 
