@@ -291,18 +291,22 @@ BEGIN
         WHERE r.counted
         GROUP BY r.device_id, r.local_start
         UNION ALL
-        SELECT h.device_id, coalesce(date_trunc(unit, h.hour AT TIME ZONE tz), from_ts AT TIME ZONE tz),
-               sum(h.readings), sum(h.covered_s - h.x), sum(h.sum_wc - h.x * h.last_c), min(h.min_c), max(h.max_c),
-               sum(h.sum_wk - h.x * exp(-dh_r / (h.last_c + 273.15::double precision))),
-               sum(h.in_range_s - CASE WHEN h.last_temp >= h.lo AND h.last_temp <= h.hi THEN h.x ELSE 0 END),
-               sum(h.above_s - CASE WHEN h.last_temp > h.hi THEN h.x ELSE 0 END),
-               sum(h.below_s - CASE WHEN h.last_temp < h.lo THEN h.x ELSE 0 END),
-               sum(h.door_open_s - CASE WHEN h.last_open THEN h.x ELSE 0 END)
+        -- The part of an hour's last interval after to_ts is taken off (x seconds, of its last reading): only the
+        -- last rolled hour can have one (any other hour's last interval ends at a later reading, before to_ts).
+        SELECT h.device_id, h.local_start,
+               sum(h.readings), sum(h.covered_s) - sum(h.x), sum(h.sum_wc) - sum(h.x * h.last_c), min(h.min_c),
+               max(h.max_c),
+               sum(h.sum_wk) - coalesce(sum(h.x * exp(-dh_r / (h.last_c + 273.15::double precision)))
+                                        FILTER (WHERE h.x > 0), 0),
+               sum(h.in_range_s) - coalesce(sum(h.x) FILTER (WHERE h.last_temp >= h.lo AND h.last_temp <= h.hi), 0),
+               sum(h.above_s) - coalesce(sum(h.x) FILTER (WHERE h.last_temp > h.hi), 0),
+               sum(h.below_s) - coalesce(sum(h.x) FILTER (WHERE h.last_temp < h.lo), 0),
+               sum(h.door_open_s) - coalesce(sum(h.x) FILTER (WHERE h.last_open), 0)
         FROM (
-            -- The part of an hour's last interval after to_ts is taken off: only the last rolled hour can
-            -- have one (any other hour's last interval ends at a later reading, before to_ts).
-            SELECT hh.*, dv.lo, dv.hi,
-                   greatest(0, date_part('epoch', hh.last_ts + make_interval(secs => hh.last_w) - to_ts)) AS x
+            SELECT dv.device_id, hh.readings, hh.covered_s, hh.sum_wc, hh.sum_wk, hh.min_c, hh.max_c, hh.in_range_s,
+                   hh.above_s, hh.below_s, hh.door_open_s, hh.last_c, hh.last_temp, hh.last_open, dv.lo, dv.hi,
+                   coalesce(date_trunc(unit, hh.hour AT TIME ZONE tz), from_ts AT TIME ZONE tz) AS local_start,
+                   greatest(0, date_part('epoch', hh.last_ts - to_ts) + hh.last_w) AS x
             FROM devs dv
             CROSS JOIN LATERAL (
                 SELECT * FROM temperature_hourly hh
