@@ -42,6 +42,8 @@ CREATE TABLE temperature_hourly (
     PRIMARY KEY (device_id, hour)
 );
 
+CREATE INDEX temperature_hourly_hour ON temperature_hourly (hour);
+
 CREATE TABLE temperature_rollup (
     device_id     text        PRIMARY KEY,
     rolled_until  timestamptz NOT NULL,  -- every hour before this is in temperature_hourly
@@ -308,10 +310,10 @@ BEGIN
                    coalesce(date_trunc(unit, hh.hour AT TIME ZONE tz), from_ts AT TIME ZONE tz) AS local_start,
                    greatest(0, date_part('epoch', hh.last_ts - to_ts) + hh.last_w) AS x
             FROM devs dv
-            CROSS JOIN LATERAL (
-                SELECT * FROM temperature_hourly hh
-                WHERE hh.device_id = dv.device_id AND hh.hour >= dv.h0 AND hh.hour < dv.hc
-            ) AS hh
+            JOIN temperature_hourly hh ON hh.device_id = dv.device_id
+            -- The window's bounds as constants too, so a week is a range of the hour index, a month a scan.
+            WHERE hh.hour >= h0 AND hh.hour < date_trunc('hour', to_ts)
+              AND hh.hour >= dv.h0 AND hh.hour < dv.hc
         ) AS h
         GROUP BY 1, 2
     ),
@@ -430,10 +432,9 @@ SET search_path = public, pg_temp SET jit = off AS $$
         UNION ALL
         SELECT dv.device_id, h.hour, 0, h.openings, h.first_open, h.last_open
         FROM devs dv
-        CROSS JOIN LATERAL (
-            SELECT * FROM temperature_hourly h
-            WHERE h.device_id = dv.device_id AND h.hour >= dv.h0 AND h.hour < dv.hc
-        ) AS h
+        JOIN temperature_hourly h ON h.device_id = dv.device_id
+        WHERE h.hour >= date_trunc('hour', from_ts) AND h.hour < date_trunc('hour', to_ts)
+          AND h.hour >= dv.h0 AND h.hour < dv.hc
     )
     SELECT dv.device_id, coalesce(sum(p.openings + CASE WHEN p.first_open AND NOT coalesce(p.prev, false)
                                                         THEN 1 ELSE 0 END), 0)::bigint
