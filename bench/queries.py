@@ -509,7 +509,6 @@ def main() -> None:
     results |= {
         "spec": {"days": spec.days, "trucks": spec.trucks, "sensors": spec.sensors, "runs": args.runs},
         "end": end.isoformat(), "rows": counts, "seed_s": seed_s,
-        "measured_at": datetime.now(TZ).strftime("%Y-%m-%d %H:%M %Z"),
     }  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
 
@@ -517,6 +516,7 @@ def main() -> None:
         """Printed and written as soon as measured: a later failure loses nothing measured before it."""
         _table(title, timings, label)
         results[key] = [t.summary() for t in timings]
+        results[f"{key}_measured_at"] = datetime.now(TZ).strftime("%Y-%m-%d %H:%M %Z")
         out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
 
     if "panels" not in args.skip:
