@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -73,21 +73,20 @@ TARGET_MS = 200.0
 SEQ_BLOCK = 100_000_000
 
 
-def _with_db(url: str, dbname: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{dbname}"))
-
-
 @dataclass(frozen=True)
 class Urls:
+    """A database's three logins (the services', the schema owner's, Grafana's), and the settings with them."""
+
+    settings: DbSettings
     db_url: str
     db_admin_url: str
     db_readonly_url: str
 
     @classmethod
     def of(cls, base: DbSettings, dbname: str) -> Urls:
-        assert base.db_admin_url and base.db_readonly_url, "services.env has no admin or read-only URL"
-        return cls(_with_db(base.db_url, dbname), _with_db(base.db_admin_url, dbname),
-                   _with_db(base.db_readonly_url, dbname))  # fmt: skip
+        db = base.on_database(dbname)
+        assert db.db_admin_url and db.db_readonly_url, "services.env has no admin or read-only URL"
+        return cls(db, db.db_url, db.db_admin_url, db.db_readonly_url)
 
 
 @dataclass(frozen=True)
@@ -105,8 +104,7 @@ class Spec:
 
 def seeded_end(base: DbSettings, spec: Spec) -> datetime | None:
     """The end of the data already seeded for ``spec``, if the database holds exactly that."""
-    assert base.db_admin_url
-    with psycopg.connect(_with_db(base.db_admin_url, "postgres"), autocommit=True) as conn:
+    with psycopg.connect(Urls.of(base, "postgres").db_admin_url, autocommit=True) as conn:
         row = conn.execute(
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (DB_NAME,)
         ).fetchone()
@@ -119,13 +117,11 @@ def seeded_end(base: DbSettings, spec: Spec) -> datetime | None:
 def seed(base: DbSettings, spec: Spec) -> datetime:
     from simulators.history import describe, seed_history
 
-    assert base.db_admin_url
     urls = Urls.of(base, DB_NAME)
-    with psycopg.connect(_with_db(base.db_admin_url, "postgres"), autocommit=True) as conn:
+    with psycopg.connect(Urls.of(base, "postgres").db_admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
-    migrate(load_settings(DbSettings, db_url=urls.db_url, db_admin_url=urls.db_admin_url,
-                          db_readonly_url=urls.db_readonly_url))  # fmt: skip
+    migrate(urls.settings)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     console.print(f"[bold]seeding[/] one day of {spec.trucks} trucks (a fix every 10 s) and 12 rooms ...")
     summary = seed_history(urls.db_url, SITE, end - timedelta(days=1), 1.0, trucks=spec.trucks, rooms=12,
@@ -138,7 +134,7 @@ def seed(base: DbSettings, spec: Spec) -> datetime:
         _copy_days(conn, spec.days)
         console.print("VACUUM ANALYZE ...")
         conn.execute("VACUUM ANALYZE")
-    with psycopg.connect(_with_db(base.db_admin_url, "postgres"), autocommit=True) as conn:
+    with psycopg.connect(Urls.of(base, "postgres").db_admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(DB_NAME),
                                                                      sql.Literal(spec.comment(end))))  # fmt: skip
     return end
@@ -497,10 +493,9 @@ def main() -> None:
     seed_s = time.perf_counter() - began
     urls = Urls.of(base, DB_NAME)
     # The schema of this checkout, and the rollups caught up as `bondwatch serve` keeps them.
-    migrate(load_settings(DbSettings, db_url=urls.db_url, db_admin_url=urls.db_admin_url,
-                          db_readonly_url=urls.db_readonly_url))  # fmt: skip
+    migrate(urls.settings)
     began = time.perf_counter()
-    written = roll(load_settings(DbSettings, db_url=urls.db_url))
+    written = roll(urls.settings)
     console.print(f"rollups: {written} rows written in {time.perf_counter() - began:.1f} s")
     counts = row_counts(urls.db_admin_url)
     console.print(f"data: {', '.join(f'{k} {v:,}' for k, v in counts.items())}, ending {end.astimezone(TZ):%F %H:%M}")

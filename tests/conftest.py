@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -35,10 +34,6 @@ TEST_DB = f"bondwatch_test_{os.getpid()}"
 SHARED_TESTDATA = ROOT.parent / "shared" / "testdata"
 
 
-def _with_db(url: str, dbname: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{dbname}"))
-
-
 @pytest.fixture(scope="session")
 def services() -> LocalServices:
     local = LocalServices(load_settings(ServicesSettings))
@@ -50,8 +45,9 @@ def services() -> LocalServices:
 def test_env(services: LocalServices) -> Iterator[dict[str, str]]:
     """BONDWATCH_* variables that point every component at the test database; set for the session."""
     base = load_settings(DbSettings)
-    assert base.db_admin_url, "services.env has no admin URL"
-    admin = _with_db(base.db_admin_url, "postgres")
+    assert base.db_admin_url and base.db_readonly_url, "services.env has no admin or read-only URL"
+    admin = base.on_database("postgres").db_admin_url
+    assert admin
     with psycopg.connect(admin, autocommit=True) as conn:
         for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'bondwatch_test_%'").fetchall():
             pid = int(name.rsplit("_", 1)[1])
@@ -59,10 +55,12 @@ def test_env(services: LocalServices) -> Iterator[dict[str, str]]:
                 conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         conn.execute(f"DROP DATABASE IF EXISTS {TEST_DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {TEST_DB}")
+    test = base.on_database(TEST_DB)
+    assert test.db_admin_url and test.db_readonly_url
     env = {
-        "BONDWATCH_DB_URL": _with_db(base.db_url, TEST_DB),
-        "BONDWATCH_DB_ADMIN_URL": _with_db(base.db_admin_url, TEST_DB),
-        "BONDWATCH_DB_READONLY_URL": _with_db(base.db_readonly_url or "", TEST_DB),
+        "BONDWATCH_DB_URL": test.db_url,
+        "BONDWATCH_DB_ADMIN_URL": test.db_admin_url,
+        "BONDWATCH_DB_READONLY_URL": test.db_readonly_url,
         "BONDWATCH_MQTT_URL": base.mqtt_url,
         "BONDWATCH_INGEST_SESSION_EXPIRY_S": "600",
         "BONDWATCH_INGEST_METRICS_PORT": "0",

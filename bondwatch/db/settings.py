@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Self
+from urllib.parse import urlsplit, urlunsplit
+
 from pydantic import Field
 
 from bondwatch.settings import CommonSettings
+
+URL_FIELDS = ("db_url", "db_admin_url", "db_readonly_url")
 
 
 class DbSettings(CommonSettings):
@@ -14,3 +19,11 @@ class DbSettings(CommonSettings):
     db_readonly_url: str | None = None
     # Readings older than this are dropped (customs keeps supervision records for three years).
     db_retention_days: int = Field(default=1095, ge=30)
+
+    def on_database(self, dbname: str) -> Self:
+        """The same settings with every login pointed at database ``dbname`` on the same server (a test's or a
+        benchmark's own database, or ``postgres`` to create one)."""
+        return self.model_copy(
+            update={key: urlunsplit(urlsplit(url)._replace(path=f"/{dbname}")) for key in URL_FIELDS
+                    if (url := getattr(self, key))}
+        )  # fmt: skip

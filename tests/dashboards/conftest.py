@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -42,10 +41,6 @@ REUSE_DB = os.environ.get("BONDWATCH_DASHBOARD_TEST_DB", "")
 SEEDED: list[SeededDb] = []  # for the terminal summary
 
 
-def _with_db(url: str, dbname: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{dbname}"))
-
-
 @pytest.fixture(scope="session")
 def dashboards() -> dict[str, dict[str, Any]]:
     return load_dashboards()
@@ -58,13 +53,14 @@ def seeded_db(services: LocalServices) -> Iterator[SeededDb]:
     base = load_settings(DbSettings)
     assert base.db_admin_url and base.db_readonly_url, "services.env has no admin or read-only URL"
     if REUSE_DB:  # a database seeded before (for working on the dashboards); kept as it is
-        urls = _urls(base, REUSE_DB)
-        with psycopg.connect(urls["db_admin_url"]) as conn:
+        db = base.on_database(REUSE_DB)
+        with psycopg.connect(db.db_admin_url) as conn:
             row = conn.execute("SELECT min(ts), max(ts) FROM positions").fetchone()
         assert row and row[0], f"{REUSE_DB} has no positions"
-        yield SeededDb(urls["db_url"], urls["db_admin_url"], urls["db_readonly_url"], row[0], row[1], 0.0, None)
+        yield SeededDb(db.db_url, db.db_admin_url, db.db_readonly_url, row[0], row[1], 0.0, None)
         return
-    with psycopg.connect(_with_db(base.db_admin_url, "postgres"), autocommit=True) as conn:
+    server = base.on_database("postgres")
+    with psycopg.connect(server.db_admin_url, autocommit=True) as conn:
         for (name,) in conn.execute(
             "SELECT datname FROM pg_database WHERE datname LIKE 'bondwatch_dashboards_%'"
         ).fetchall():
@@ -72,34 +68,23 @@ def seeded_db(services: LocalServices) -> Iterator[SeededDb]:
                 conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {DB_NAME}")
-    urls = _urls(base, DB_NAME)
-    migrate(load_settings(DbSettings, **urls))
+    db = base.on_database(DB_NAME)
+    migrate(db)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(days=HISTORY_DAYS)
     began = time.perf_counter()
     summary = seed_history(
-        urls["db_url"], "ordos-czb", start, HISTORY_DAYS, gps_every_s=READING_EVERY_S, temp_every_s=READING_EVERY_S
+        db.db_url, "ordos-czb", start, HISTORY_DAYS, gps_every_s=READING_EVERY_S, temp_every_s=READING_EVERY_S
     )
-    seeded = SeededDb(
-        urls["db_url"], urls["db_admin_url"], urls["db_readonly_url"], start, end, time.perf_counter() - began, summary
-    )
+    seeded = SeededDb(db.db_url, db.db_admin_url, db.db_readonly_url, start, end, time.perf_counter() - began, summary)
     SEEDED.append(seeded)
     # The rollups as `bondwatch serve` keeps them (every minute), so the panels read what they read in production.
-    roll(load_settings(DbSettings, db_url=urls["db_url"]))
-    with psycopg.connect(urls["db_admin_url"], autocommit=True) as conn:
+    roll(db)
+    with psycopg.connect(db.db_admin_url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")  # fresh statistics, as autovacuum would have them on a live database
     yield seeded
-    with psycopg.connect(_with_db(base.db_admin_url, "postgres"), autocommit=True) as conn:
+    with psycopg.connect(server.db_admin_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-
-
-def _urls(base: DbSettings, dbname: str) -> dict[str, str]:
-    assert base.db_admin_url and base.db_readonly_url
-    return {
-        "db_url": _with_db(base.db_url, dbname),
-        "db_admin_url": _with_db(base.db_admin_url, dbname),
-        "db_readonly_url": _with_db(base.db_readonly_url, dbname),
-    }
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,6 @@ import json
 import os
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
@@ -30,7 +29,6 @@ from api.app import create_app
 from api.auth import Role, create_token
 from api.settings import ApiSettings
 from bondwatch.db.migrate import migrate
-from bondwatch.db.settings import DbSettings
 from bondwatch.settings import load_settings
 from tests.fuzz.conftest import PROFILE
 
@@ -40,22 +38,12 @@ EXAMPLES = {"ci": 8, "fuzz": 60}[PROFILE]
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
 
 
-def _with_db(url: str, dbname: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{dbname}"))
-
-
 def _api_settings() -> ApiSettings:
     """The services' addresses (as test_env finds them), with this module's own database."""
-    base = load_settings(DbSettings)
-    urls = {"db_url": _with_db(base.db_url, API_DB)}
-    for key in ("db_admin_url", "db_readonly_url"):
-        value = getattr(base, key)
-        if value:
-            urls[key] = _with_db(value, API_DB)
-    overrides: dict[str, Any] = dict(urls)
+    overrides: dict[str, Any] = {}
     if "api_rate_limit" in ApiSettings.model_fields:  # thousands of requests a minute from one token, on purpose
         overrides["api_rate_limit"] = False
-    return load_settings(ApiSettings, **overrides)
+    return load_settings(ApiSettings, **overrides).on_database(API_DB)
 
 
 # The schema is read from the app without a request, at collection; the app runs in the tests, once its
@@ -71,7 +59,8 @@ schema = schemathesis.openapi.from_dict(APP.openapi()).exclude(path="/api/v1/ale
 
 @pytest.fixture(scope="module")
 def client(test_env: dict[str, str]) -> Iterator[TestClient]:
-    admin = _with_db(SETTINGS.db_admin_url or SETTINGS.db_url, "postgres")
+    server = SETTINGS.on_database("postgres")
+    admin = server.db_admin_url or server.db_url
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {API_DB} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {API_DB}")
