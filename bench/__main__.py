@@ -15,6 +15,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -51,10 +52,10 @@ def load(state: Path, name: str) -> Any:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def section_ingest(data: list[dict[str, Any]]) -> list[str]:
+def section_ingest(data: list[dict[str, Any]], measured: str) -> list[str]:
     top = next(r for r in data if "ceiling" in r["name"])
     naive = next(r for r in data if "naive" in r["name"])
-    lines = ["## 1. Ingest (`python -m bench.ingest`)", "",
+    lines = ["## 1. Ingest (`python -m bench.ingest`)", "", f"Measured {measured}.", "",
              "| pipeline | messages | committed | msg/s | of ceiling | x naive |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     for r in data:
@@ -70,17 +71,17 @@ def section_ingest(data: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def section_alerts(d: dict[str, Any]) -> list[str]:
-    return ["## 2. Alert latency (`python -m bench.alerts`)", "",
+def section_alerts(d: dict[str, Any], measured: str) -> list[str]:
+    return ["## 2. Alert latency (`python -m bench.alerts`)", "", f"Measured {measured}.", "",
             f"Deciding reading published -> `opened` alert received on MQTT, {d['samples']} samples under "
             f"{d['background_rate']:,.0f} msg/s of background load (half the sustained ingest rate): "
             f"p50 **{d['p50_ms']:.0f} ms**, p99 **{d['p99_ms']:.0f} ms** (target <= 500 ms), max {d['max_ms']:.0f} ms; "
             f"{d['received']} of {d['samples']} alerts received."]  # fmt: skip
 
 
-def section_geofence(d: dict[str, Any]) -> list[str]:
+def section_geofence(d: dict[str, Any], measured: str) -> list[str]:
     per = d["per_point_per_s"]
-    return ["## 3. Geofence checks (`python -m bench.geofence`)", "",
+    return ["## 3. Geofence checks (`python -m bench.geofence`)", "", f"Measured {measured}.", "",
             f"{d['points']:,} fixes against the site ({d['vertices']:,} vertices: boundary with a hole, corridors, "
             "gates), two questions per fix:", "", "| path | fixes/s | ratio |", "|---|---|---|",
             f"| per point (pyproj + prepared predicate per fix) | {per:,.0f} | 1.0 |",
@@ -90,16 +91,17 @@ def section_geofence(d: dict[str, Any]) -> list[str]:
             f"{d['vectorised_all_per_s'] / per:.1f} |"]  # fmt: skip
 
 
-def section_edge(d: dict[str, Any]) -> list[str]:
+def section_edge(d: dict[str, Any], measured: str) -> list[str]:
     cpu, rep = d["cpu"], d["replay"]
-    return ["## 4. Edge agent (`python -m bench.edge`)", "",
+    return ["## 4. Edge agent (`python -m bench.edge`)", "", f"Measured {measured}.", "",
             f"- {cpu['readings_per_s']:.0f} readings/s (NMEA from pseudo-terminals, SQLite WAL synchronous=FULL, "
             f"QoS 1): **{cpu['cpu_share_of_one_core']:.1%}** of one core.",
             f"- replay of {rep['backlog']:,} queued readings after an outage: drained in {rep['drain_s']:.1f} s, "
             f"**{rep['replay_per_s']:,.0f} readings/s**; {rep['stored']:,} stored."]  # fmt: skip
 
 
-def section_queries(d: dict[str, Any]) -> list[str]:
+def section_queries(d: dict[str, Any], measured: str) -> list[str]:
+    """Its parts may come from different runs (``--skip``): each says when it was measured."""
     spec, rows = d["spec"], d["rows"]
     month = {(r["group"], r["name"]): r for r in d.get("panels_30d", [])}
     over = [r for r in d["panels"] + d["endpoints"] if r["p95_ms"] > 200]
@@ -136,7 +138,7 @@ def section_queries(d: dict[str, Any]) -> list[str]:
     return lines
 
 
-SECTIONS: dict[str, Callable[[Any], list[str]]] = {
+SECTIONS: dict[str, Callable[[Any, str], list[str]]] = {
     "ingest": section_ingest,
     "alerts": section_alerts,
     "geofence": section_geofence,
@@ -145,14 +147,23 @@ SECTIONS: dict[str, Callable[[Any], list[str]]] = {
 }
 
 
+def _local(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M %Z")
+
+
 def write_results(state: Path, command: str) -> None:
-    now = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M %Z")
-    lines = ["# Benchmark results", "", f"Measured {now} with `{command}` on: {machine()}.", "",
+    """bench/RESULTS.md from each step's figures; a step's time is when its figures were written, so a step
+    measured by an earlier run (``--skip``) says so."""
+    lines = ["# Benchmark results", "", f"Written {_local(time.time())} by `{command}` on: {machine()}.", "",
              "Figures are from one run; ratios compare figures of that same run. The machine is shared and "
              "noisy, so absolute numbers move between runs; the ratios move less.", ""]  # fmt: skip
     for name in STEPS:
         data = load(state, name)
-        lines += [*SECTIONS[name](data), ""] if data is not None else [f"## {name}: not run", ""]
+        if data is None:
+            lines += [f"## {name}: not run", ""]
+            continue
+        written = (state / "bench" / f"{name}.json").stat().st_mtime
+        lines += [*SECTIONS[name](data, _local(written)), ""]
     drills = load(state, "drills")
     if drills is not None:
         lines += ["## Fault drills (`make drills`)", "", "```", json.dumps(drills, indent=2, ensure_ascii=False),
