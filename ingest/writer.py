@@ -12,7 +12,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -80,11 +80,12 @@ class WriteResult:
 
 # Readings that come more than five minutes after their ts may fall in what a rollup has already summed
 # (the cold-chain hours of migration 0007, the fleet's samples of 0009): marked in the same transaction, they
-# are rolled again.
+# are rolled again. A batch with none (live telemetry) costs no statement.
+LATE_AFTER = timedelta(minutes=5)
 MARK_LATE = """
     INSERT INTO {late} (device_id, first_ts)
     SELECT device_id, min(ts) FROM stage_{table}
-    WHERE ts < now() - interval '5 minutes'
+    WHERE ts < now() - %s
     GROUP BY device_id
 """
 
@@ -160,8 +161,8 @@ class BatchWriter:
                 )
                 result.stored[kind] = cur.rowcount
                 result.duplicates[kind] = len(rows) - cur.rowcount
-                if spec.late_table:
-                    cur.execute(MARK_LATE.format(late=spec.late_table, table=spec.table))
+                if spec.late_table and min(r.ts for r, _ in rows) < datetime.now(UTC) - LATE_AFTER:
+                    cur.execute(MARK_LATE.format(late=spec.late_table, table=spec.table), (LATE_AFTER,))
             latest = self._latest(by_kind)
             if latest:
                 cur.executemany(UPSERT_LATEST, latest)
